@@ -1,0 +1,2 @@
+"""Model zoo; importing this package registers every model."""
+from . import uhdfour  # noqa: F401
