@@ -16,7 +16,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..registry import MODELS
-from .layers import amplitude_phase, pixel_shuffle, pixel_unshuffle, polar_to_complex
+from .layers import amplitude_phase, pixel_shuffle, pixel_unshuffle, polar_to_complex, rfft2
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1) -> nn.Conv2D:
@@ -162,7 +162,7 @@ class ProcessBlock(nn.Layer):
 
     def forward(self, x, *guide):
         h, w = x.shape[2], x.shape[3]
-        spec = paddle.fft.rfft2(x, norm='backward')
+        spec = rfft2(x)
         spa = self.spatial_process(x)
         fre = paddle.fft.irfft2(self.frequency_process(spec, *guide), s=(h, w), norm='backward')
         return self.cat(paddle.concat([spa, fre], axis=1)) + x
@@ -206,7 +206,7 @@ class LowNet(nn.Layer):
         x4 = self.conv4(self.up1(self._up_cat(x3, x12)))
         x5 = self.conv5(self.up2(self._up_cat(x4, x01)))
         xout = self.convout(x5)
-        amp, pha = amplitude_phase(paddle.fft.rfft2(xout, norm='backward'))
+        amp, pha = amplitude_phase(rfft2(xout))
         return self.convoutfinal(xout), self.transamp(amp), self.transpha(pha)
 
 

@@ -16,6 +16,27 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
     return paddle.abs(spec), paddle.atan2(imag + 0.0, real)
 
 
+def rfft2(x: paddle.Tensor) -> paddle.Tensor:
+    """``paddle.fft.rfft2(x, norm='backward')`` of a real [..., H, W] tensor, with exactly real self-conjugate bins.
+
+    The bins at row 0 / H/2 and column 0 / W/2 (the halves only for even sizes)
+    are real in exact arithmetic, but Paddle's FFT leaves round-off of either
+    sign (~1e-9 relative) in their imaginary part for some sizes (e.g. 12x20),
+    where PyTorch returns exactly 0. At a negative real bin that sign flips the
+    phase between +pi and -pi, which the UHDFour phase convs amplify into a
+    visible change of the output. Zeroing the round-off gives the phase PyTorch
+    gives at every power-of-two size (all of the official 512x512 training).
+    """
+    spec = paddle.fft.rfft2(x, norm='backward')
+    h, w = x.shape[-2], x.shape[-1]
+    rows, cols = paddle.arange(h), paddle.arange(w // 2 + 1)
+    real_rows = paddle.logical_or(rows == 0, rows * 2 == h).unsqueeze(1)
+    real_cols = paddle.logical_or(cols == 0, cols * 2 == w).unsqueeze(0)
+    keep_imag = paddle.logical_not(paddle.logical_and(real_rows, real_cols)).astype(x.dtype)
+    # imag * 0 may be -0.0; amplitude_phase maps it to +0.0.
+    return paddle.complex(paddle.real(spec), paddle.imag(spec) * keep_imag)
+
+
 def polar_to_complex(mag: paddle.Tensor, pha: paddle.Tensor) -> paddle.Tensor:
     """mag * exp(i * pha)."""
     return paddle.complex(mag * paddle.cos(pha), mag * paddle.sin(pha))
