@@ -1,0 +1,207 @@
+"""Paired low/normal-light image dataset for the UHD-LL, LOL and UHD-LOL layouts.
+
+Pairs are matched by file stem (``0001.JPG`` pairs with ``0001.png``); there are
+no list files. Everything that can be checked without decoding pixels is
+checked in ``__init__``, so a bad dataset fails before the first iteration:
+missing folders, empty folders, unmatched or duplicated stems, files that are
+not images (header magic bytes), and pairs whose header sizes differ (PNG, JPEG
+and BMP headers are parsed; TIFF sizes are compared when a pair is loaded).
+A file with a valid header but a corrupt body is reported by ``load_image``
+when it is first read, as an ``OSError`` naming the path.
+"""
+import os
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from paddle.io import Dataset
+
+from ..registry import DATASETS
+from ..utils.image_io import IMAGE_EXTENSIONS, list_images, read_image_native, read_image_size, sniff_image_format
+from .transforms import paired_random_crop, random_flip_rot, round_crop_size, to_chw_float
+
+# (layout name, {split: (input dir, gt dir)}) relative to the dataset root, in search order.
+# For LOL-v2 the root is the subset folder, e.g. LOL-v2/Real_captured.
+LAYOUTS: Tuple[Tuple[str, Dict[str, Tuple[str, str]]], ...] = (
+    ('UHD-LL', {'train': ('training_set/input', 'training_set/gt'),
+                'test': ('testing_set/input', 'testing_set/gt')}),
+    ('LOL-v1', {'train': ('our485/low', 'our485/high'), 'test': ('eval15/low', 'eval15/high')}),
+    ('LOL-v2', {'train': ('Train/Low', 'Train/Normal'), 'test': ('Test/Low', 'Test/Normal')}),
+    ('LOL-v2 (lowercase)', {'train': ('train/low', 'train/normal'), 'test': ('test/low', 'test/normal')}),
+    ('UHD-LOL4K/8K', {'train': ('train/low', 'train/high'), 'test': ('test/low', 'test/high')}),
+)
+SPLIT_ALIASES = {'train': 'train', 'test': 'test', 'val': 'test'}
+_MAX_LISTED = 5
+
+
+def find_split_dirs(root: str, split: str) -> Tuple[str, str, str]:
+    """(input_dir, gt_dir, layout name) of ``split`` under ``root``, trying every known layout.
+
+    Raises:
+        FileNotFoundError: ``root`` is missing or no layout matches; the message lists what was searched.
+        ValueError: unknown split, or two different layouts match.
+    """
+    if split not in SPLIT_ALIASES:
+        raise ValueError(f"split must be one of {sorted(SPLIT_ALIASES)}, got '{split}'")
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"Dataset root '{root}' does not exist (or is not a folder). "
+                                'Build the demo data with `python tools/make_demo_data.py` or fix data.*.root')
+    split = SPLIT_ALIASES[split]
+    found, searched = [], []
+    for name, dirs in LAYOUTS:
+        lq_dir, gt_dir = (os.path.join(root, d) for d in dirs[split])
+        searched.append(f'  {name}: {lq_dir} [{_exists(lq_dir)}] + {gt_dir} [{_exists(gt_dir)}]')
+        if os.path.isdir(lq_dir) and os.path.isdir(gt_dir) and not any(_same(lq_dir, gt_dir, f) for f in found):
+            found.append((lq_dir, gt_dir, name))
+    if not found:
+        raise FileNotFoundError(f"No '{split}' split found under '{root}'. Layouts searched:\n" + '\n'.join(searched)
+                                + '\nOr pass input_dir and gt_dir explicitly.')
+    if len(found) > 1:
+        raise ValueError(f"Ambiguous '{split}' split under '{root}': layouts {[f[2] for f in found]} all match; "
+                         'pass input_dir and gt_dir explicitly')
+    return found[0]
+
+
+def _exists(path: str) -> str:
+    return 'found' if os.path.isdir(path) else 'missing'
+
+
+def _same(lq_dir: str, gt_dir: str, other: Tuple[str, str, str]) -> bool:
+    """True when both folders are ``other``'s (case-insensitive file systems match two spellings)."""
+    return os.path.samefile(lq_dir, other[0]) and os.path.samefile(gt_dir, other[1])
+
+
+def _images_by_stem(folder: str) -> Dict[str, str]:
+    """stem -> path for the images in ``folder``; two files with one stem are an error."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Image folder '{folder}' does not exist")
+    by_stem: Dict[str, List[str]] = {}
+    for path in list_images(folder):
+        by_stem.setdefault(os.path.splitext(os.path.basename(path))[0], []).append(path)
+    duplicates = {s: p for s, p in by_stem.items() if len(p) > 1}
+    if duplicates:
+        raise ValueError(f"{len(duplicates)} stem(s) in '{folder}' have several files, so pairing is ambiguous: "
+                         f'{_listed(sorted(duplicates.values()))}')
+    if not by_stem:
+        raise FileNotFoundError(f"No images in '{folder}' (looked for {', '.join(IMAGE_EXTENSIONS)}, any case)")
+    return {s: p[0] for s, p in by_stem.items()}
+
+
+def _listed(items: Sequence) -> str:
+    items = list(items)
+    more = f' ... (+{len(items) - _MAX_LISTED} more)' if len(items) > _MAX_LISTED else ''
+    return ', '.join(map(str, items[:_MAX_LISTED])) + more
+
+
+def match_pairs(lq_dir: str, gt_dir: str) -> List[Tuple[str, str, str]]:
+    """(lq_path, gt_path, stem) for every stem present in both folders, sorted by stem.
+
+    Raises:
+        FileNotFoundError: a folder is missing or holds no images.
+        ValueError: some stems are present on one side only, or twice on one side.
+    """
+    lq, gt = _images_by_stem(lq_dir), _images_by_stem(gt_dir)
+    lq_only, gt_only = sorted(lq.keys() - gt.keys()), sorted(gt.keys() - lq.keys())
+    if lq_only or gt_only:
+        raise ValueError(f"Unpaired images: {len(lq_only)} in '{lq_dir}' without a gt "
+                         f'[{_listed(lq_only)}], {len(gt_only)} in \'{gt_dir}\' without an input '
+                         f'[{_listed(gt_only)}]. Pairs are matched by file name without extension.')
+    return [(lq[s], gt[s], s) for s in sorted(lq)]
+
+
+def check_headers(pairs: Sequence[Tuple[str, str, str]]) -> None:
+    """Cheap pre-flight check: every file is a non-empty PNG/JPEG/BMP/TIFF, and pair sizes agree.
+
+    Only file headers are read (a few bytes each), so this is fast even for 4K
+    datasets; a corrupt image body is caught by ``load_image`` instead.
+
+    Raises:
+        OSError: some files are not images (listed).
+        ValueError: some pairs have different header sizes (listed).
+    """
+    bad = [p for lq, gt, _ in pairs for p in (lq, gt) if sniff_image_format(p) is None]
+    if bad:
+        raise OSError(f'{len(bad)} file(s) are empty or not PNG/JPEG/BMP/TIFF images (unknown header): '
+                      f'{_listed(bad)}')
+    mismatched = []
+    for lq, gt, _ in pairs:
+        lq_hw, gt_hw = read_image_size(lq), read_image_size(gt)
+        if lq_hw and gt_hw and lq_hw != gt_hw:
+            mismatched.append(f'{lq} {lq_hw[0]}x{lq_hw[1]} vs {gt} {gt_hw[0]}x{gt_hw[1]}')
+    if mismatched:
+        raise ValueError(f'{len(mismatched)} pair(s) have different sizes: {_listed(mismatched)}')
+
+
+def load_image(path: str) -> np.ndarray:
+    """HWC RGB uint8/uint16 image; ``OSError`` naming ``path`` if it cannot be decoded."""
+    return read_image_native(path)
+
+
+@DATASETS.register()
+class PairedImageDataset(Dataset):
+    """Low-light input / normal-light ground-truth pairs, as float32 CHW RGB arrays in [0, 1].
+
+    Each sample is ``{'lq': array, 'gt': array, 'name': stem}``. The index may be
+    an int or ``(int, seed)``: with a seed every random choice (crop position,
+    flips, rotation) comes from ``np.random.default_rng(seed)``, so augmentation
+    is reproducible and independent of the worker process.
+
+    Args:
+        root: dataset root holding one of ``LAYOUTS`` (UHD-LL, LOL-v1, LOL-v2, UHD-LOL4K/8K).
+        split: 'train' or 'test' ('val' is an alias of 'test').
+        input_dir: low-light folder; with ``gt_dir`` it replaces ``root`` and ``split``.
+        gt_dir: normal-light folder matching ``input_dir``.
+        crop_size: side (int) or (h, w) of a paired random crop; None keeps whole images (evaluation).
+        size_multiple: the crop is rounded down to a multiple of this (the model's size multiple).
+        hflip: random horizontal flip.
+        vflip: random vertical flip.
+        rot90: random rotation by k * 90 degrees, k in 0..3.
+        repeat: the pairs are listed this many times per epoch (for small datasets).
+    """
+
+    def __init__(self, root: Optional[str] = None, split: str = 'train', input_dir: Optional[str] = None,
+                 gt_dir: Optional[str] = None, crop_size: Optional[Union[int, Sequence[int]]] = None,
+                 size_multiple: int = 1, hflip: bool = False, vflip: bool = False, rot90: bool = False,
+                 repeat: int = 1):
+        super().__init__()
+        self.input_dir, self.gt_dir, self.layout = self._resolve_dirs(root, split, input_dir, gt_dir)
+        if repeat < 1:
+            raise ValueError(f'repeat must be >= 1, got {repeat}')
+        self.crop_hw = round_crop_size(crop_size, size_multiple) if crop_size is not None else None
+        self.hflip, self.vflip, self.rot90, self.repeat = hflip, vflip, rot90, repeat
+        self.pairs = match_pairs(self.input_dir, self.gt_dir)
+        check_headers(self.pairs)
+
+    @staticmethod
+    def _resolve_dirs(root, split, input_dir, gt_dir) -> Tuple[str, str, str]:
+        if (input_dir is None) != (gt_dir is None):
+            raise ValueError('Pass both input_dir and gt_dir, or neither (then root and split are used)')
+        if input_dir is not None:
+            for folder in (input_dir, gt_dir):
+                if not os.path.isdir(folder):
+                    raise FileNotFoundError(f"Image folder '{folder}' does not exist")
+            return input_dir, gt_dir, 'explicit'
+        if root is None:
+            raise ValueError('PairedImageDataset needs root (with split) or input_dir and gt_dir')
+        return find_split_dirs(root, split)
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.repeat
+
+    def __getitem__(self, index: Union[int, Tuple[int, int]]) -> Dict[str, object]:
+        index, seed = index if isinstance(index, (tuple, list)) else (index, None)
+        lq_path, gt_path, stem = self.pairs[int(index) % len(self.pairs)]
+        lq, gt = load_image(lq_path), load_image(gt_path)
+        if lq.shape != gt.shape:
+            raise ValueError(f'Pair {stem} has different sizes: {lq_path} {lq.shape[:2]} vs {gt_path} {gt.shape[:2]}')
+        lq, gt = self._augment(lq, gt, np.random.default_rng(seed), lq_path)
+        return {'lq': to_chw_float(lq), 'gt': to_chw_float(gt), 'name': stem}
+
+    def _augment(self, lq: np.ndarray, gt: np.ndarray, rng: np.random.Generator, name: str):
+        # Crop first: flipping or rotating a 4K image to keep a small patch would waste most of the work.
+        if self.crop_hw is not None:
+            lq, gt = paired_random_crop(lq, gt, self.crop_hw, rng, name)
+        return random_flip_rot((lq, gt), rng, self.hflip, self.vflip, self.rot90)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}({len(self.pairs)} pairs x{self.repeat}, layout {self.layout}, '
+                f'input {self.input_dir}, crop {self.crop_hw})')

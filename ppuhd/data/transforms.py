@@ -1,0 +1,68 @@
+"""Paired transforms for image restoration: every random choice is applied to lq and gt alike.
+
+All functions take HWC arrays and an explicit ``np.random.Generator``, so a
+sample's augmentation is a pure function of its seed (see
+``ppuhd.data.samplers``), whatever worker process computes it.
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+CropSize = Union[int, Sequence[int]]
+
+
+def round_crop_size(crop_size: CropSize, size_multiple: int = 1) -> Tuple[int, int]:
+    """(h, w) of ``crop_size`` rounded down to a multiple of ``size_multiple`` (and at least one multiple)."""
+    hw = (crop_size, crop_size) if isinstance(crop_size, (int, np.integer)) else tuple(crop_size)
+    if len(hw) != 2 or any(int(s) <= 0 for s in hw):
+        raise ValueError(f'crop_size must be a positive int or (h, w), got {crop_size!r}')
+    if size_multiple < 1:
+        raise ValueError(f'size_multiple must be >= 1, got {size_multiple}')
+    return tuple(max(size_multiple, int(s) // size_multiple * size_multiple) for s in hw)
+
+
+def paired_random_crop(lq: np.ndarray, gt: np.ndarray, crop_hw: Tuple[int, int], rng: np.random.Generator,
+                       name: str = '') -> Tuple[np.ndarray, np.ndarray]:
+    """The same random ``crop_hw`` window of lq and gt (which must have equal sizes).
+
+    Raises:
+        ValueError: the image is smaller than the crop.
+    """
+    (h, w), (ch, cw) = lq.shape[:2], crop_hw
+    if h < ch or w < cw:
+        raise ValueError(f'Image {name} is {h}x{w}, smaller than the crop {ch}x{cw}; '
+                         'lower crop_size or drop the image')
+    top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    window = (slice(top, top + ch), slice(left, left + cw))
+    return lq[window], gt[window]
+
+
+def random_flip_rot(images: Sequence[np.ndarray], rng: np.random.Generator, hflip: bool = False,
+                    vflip: bool = False, rot90: bool = False) -> Tuple[np.ndarray, ...]:
+    """Apply one random horizontal flip, vertical flip and rotation by k*90 degrees to all ``images``.
+
+    Together the three give the 8 symmetries of the square (BasicSR ``augment``,
+    LLFormer's 8-way augmentation). Draws happen only for enabled options, in
+    a fixed order, so enabling one does not change the others' outcome for a seed.
+    """
+    do_h = hflip and rng.random() < 0.5
+    do_v = vflip and rng.random() < 0.5
+    k = int(rng.integers(0, 4)) if rot90 else 0
+    out = []
+    for img in images:
+        if do_h:
+            img = img[:, ::-1]
+        if do_v:
+            img = img[::-1]
+        if k:
+            img = np.rot90(img, k, axes=(0, 1))
+        out.append(img)
+    return tuple(out)
+
+
+def to_chw_float(img: np.ndarray, max_value: Optional[float] = None) -> np.ndarray:
+    """HWC uint8/uint16 (or float) -> contiguous float32 CHW in [0, 1]."""
+    if max_value is None:
+        max_value = np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1.0
+    chw = np.transpose(img, (2, 0, 1)).astype(np.float32)
+    return np.ascontiguousarray(chw / np.float32(max_value))
