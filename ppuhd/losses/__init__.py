@@ -1,0 +1,7 @@
+"""Losses; importing this package registers them in ``ppuhd.registry.LOSSES``."""
+from .perceptual import PerceptualLoss, VGG19Features
+from .pixel import CharbonnierLoss, L1Loss, MSELoss, SmoothL1Loss
+from .ssim import SSIMLoss, ssim_paddle
+
+__all__ = ['CharbonnierLoss', 'L1Loss', 'MSELoss', 'PerceptualLoss', 'SSIMLoss', 'SmoothL1Loss',
+           'VGG19Features', 'ssim_paddle']

@@ -1,0 +1,4 @@
+"""Image quality metrics with explicit conventions (see :mod:`ppuhd.metrics.image`)."""
+from .image import HIGHER_IS_BETTER, METRICS, compute_metrics, mae, psnr, rgb_to_y, ssim
+
+__all__ = ['HIGHER_IS_BETTER', 'METRICS', 'compute_metrics', 'mae', 'psnr', 'rgb_to_y', 'ssim']
