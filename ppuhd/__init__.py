@@ -1,8 +1,9 @@
 """ppuhd: PaddlePaddle reproductions of ViT/DeiT, UHDFour and LLFormer."""
 __version__ = '0.1.0'
 
-from .registry import MODELS, LOSSES, TASKS, DATASETS  # noqa: E402
-from . import models  # noqa: E402,F401  (fills MODELS)
+from .registry import DATASETS, LOSSES, MODELS, TASKS  # noqa: E402
+# Importing the subpackages fills the registries.
+from . import data, losses, metrics, models, tasks  # noqa: E402,F401
 
 
 def create_model(name: str, **kwargs):

@@ -98,3 +98,10 @@ def dump_config(cfg: Dict[str, Any], path: str) -> None:
 def get_config(path: str, overrides: Iterable[str] = ()) -> Dict[str, Any]:
     """Load ``path`` and apply ``overrides``."""
     return apply_overrides(load_config(path), overrides)
+
+
+def add_config_args(parser) -> None:
+    """The ``-c CONFIG`` and repeatable ``-o key=value`` options every tool takes."""
+    parser.add_argument('-c', '--config', required=True, help='YAML config file')
+    parser.add_argument('-o', '--override', action='append', default=[], metavar='KEY=VALUE',
+                        help='override a config value, e.g. -o train.total_iters=100 (repeatable)')

@@ -1,0 +1,150 @@
+"""Optimizers with parameter groups, and learning-rate schedules stepped per iteration."""
+import copy
+import math
+from typing import List, Optional, Sequence
+
+import paddle
+import paddle.nn as nn
+from paddle.optimizer.lr import LRScheduler
+
+from ..registry import Registry
+
+OPTIMIZERS = Registry('optimizer')
+LR_SCHEDULERS = Registry('lr scheduler')
+
+
+def param_groups(model: nn.Layer, weight_decay: float, skip_names: Sequence[str] = ()) -> List[dict]:
+    """Two groups: with weight decay, and without it for norms, biases (any tensor of rank <= 1)
+    and the names the model lists in ``no_weight_decay()`` (e.g. position embeddings)."""
+    skip = set(skip_names)
+    if hasattr(model, 'no_weight_decay'):
+        skip |= set(model.no_weight_decay())
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.stop_gradient:
+            continue
+        (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
+    return [{'params': decay, 'weight_decay': weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
+
+
+def _grad_clip(clip_norm: Optional[float]):
+    return paddle.nn.ClipGradByGlobalNorm(clip_norm) if clip_norm else None
+
+
+@OPTIMIZERS.register()
+def Adam(params, learning_rate, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8, grad_clip=None):
+    """Adam; weight decay (L2, coupled) is set per parameter group."""
+    return paddle.optimizer.Adam(learning_rate, beta1, beta2, epsilon, parameters=params, grad_clip=grad_clip)
+
+
+@OPTIMIZERS.register()
+def AdamW(params, learning_rate, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8, grad_clip=None):
+    """AdamW (decoupled weight decay, set per parameter group)."""
+    return paddle.optimizer.AdamW(learning_rate, beta1, beta2, epsilon, parameters=params, grad_clip=grad_clip)
+
+
+@OPTIMIZERS.register()
+def Momentum(params, learning_rate, momentum: float = 0.9, use_nesterov: bool = False, grad_clip=None):
+    """SGD with (Nesterov) momentum."""
+    return paddle.optimizer.Momentum(learning_rate, momentum, parameters=params, use_nesterov=use_nesterov,
+                                     grad_clip=grad_clip)
+
+
+@OPTIMIZERS.register()
+def SGD(params, learning_rate, grad_clip=None):
+    """Plain SGD (Momentum with momentum 0, so parameter-group weight decay applies)."""
+    return paddle.optimizer.Momentum(learning_rate, 0.0, parameters=params, grad_clip=grad_clip)
+
+
+def build_optimizer(cfg: dict, model: nn.Layer, lr: LRScheduler, clip_norm: Optional[float] = None):
+    """``cfg``: ``{type, weight_decay, no_weight_decay_names, **optimizer kwargs}``; ``lr`` is set by the schedule."""
+    cfg = copy.deepcopy(cfg)
+    cfg.pop('lr', None)
+    groups = param_groups(model, float(cfg.pop('weight_decay', 0.0)), cfg.pop('no_weight_decay_names', ()))
+    return OPTIMIZERS.build(cfg, params=groups, learning_rate=lr, grad_clip=_grad_clip(clip_norm))
+
+
+class _WarmupLR(LRScheduler):
+    """Linear warmup from ``warmup_start_lr`` over ``warmup_iters``, then ``_after_warmup``."""
+
+    def __init__(self, base_lr: float, total_iters: int, warmup_iters: int = 0, warmup_start_lr: float = 0.0):
+        self.total_iters, self.warmup_iters, self.warmup_start_lr = total_iters, warmup_iters, warmup_start_lr
+        super().__init__(learning_rate=base_lr)
+
+    def get_lr(self) -> float:
+        it = self.last_epoch
+        if it < self.warmup_iters:
+            return self.warmup_start_lr + (self.base_lr - self.warmup_start_lr) * it / self.warmup_iters
+        return self._after_warmup(it - self.warmup_iters, max(1, self.total_iters - self.warmup_iters))
+
+    def _after_warmup(self, it: int, span: int) -> float:
+        raise NotImplementedError
+
+
+@LR_SCHEDULERS.register()
+class CosineLR(_WarmupLR):
+    """Warmup, then cosine from ``base_lr`` to ``eta_min`` at the last iteration.
+
+    Args:
+        base_lr: peak learning rate.
+        total_iters: iterations of the run.
+        warmup_iters: warmup length.
+        warmup_start_lr: learning rate at iteration 0.
+        eta_min: final learning rate.
+    """
+
+    def __init__(self, base_lr: float, total_iters: int, warmup_iters: int = 0, warmup_start_lr: float = 0.0,
+                 eta_min: float = 0.0):
+        self.eta_min = eta_min
+        super().__init__(base_lr, total_iters, warmup_iters, warmup_start_lr)
+
+    def _after_warmup(self, it, span):
+        return self.eta_min + 0.5 * (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * min(it, span) / span))
+
+
+@LR_SCHEDULERS.register()
+class MultiStepLR(_WarmupLR):
+    """Warmup, then ``base_lr * gamma ** (number of milestones passed)``; milestones count from iteration 0.
+
+    Args:
+        base_lr: initial learning rate.
+        total_iters: iterations of the run.
+        milestones: iterations at which the rate is multiplied by ``gamma``.
+        gamma: decay factor.
+        warmup_iters: warmup length.
+        warmup_start_lr: learning rate at iteration 0.
+    """
+
+    def __init__(self, base_lr: float, total_iters: int, milestones: Sequence[int] = (), gamma: float = 0.1,
+                 warmup_iters: int = 0, warmup_start_lr: float = 0.0):
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(base_lr, total_iters, warmup_iters, warmup_start_lr)
+
+    def _after_warmup(self, it, span):
+        passed = sum(self.last_epoch >= m for m in self.milestones)
+        return self.base_lr * self.gamma ** passed
+
+
+@LR_SCHEDULERS.register()
+class ConstantLR(_WarmupLR):
+    """Warmup, then constant ``base_lr``.
+
+    Args:
+        base_lr: learning rate.
+        total_iters: iterations of the run.
+        warmup_iters: warmup length.
+        warmup_start_lr: learning rate at iteration 0.
+    """
+
+    def _after_warmup(self, it, span):
+        return self.base_lr
+
+
+def build_lr_scheduler(cfg: dict, base_lr: float, total_iters: int, iters_per_epoch: int) -> LRScheduler:
+    """``*_epochs`` keys (``warmup_epochs``, ``milestones_epochs``) are converted to iterations."""
+    cfg = copy.deepcopy(cfg)
+    if 'warmup_epochs' in cfg:
+        cfg['warmup_iters'] = int(round(cfg.pop('warmup_epochs') * iters_per_epoch))
+    if 'milestones_epochs' in cfg:
+        cfg['milestones'] = [int(round(e * iters_per_epoch)) for e in cfg.pop('milestones_epochs')]
+    return LR_SCHEDULERS.build(cfg, base_lr=base_lr, total_iters=total_iters)

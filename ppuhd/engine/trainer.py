@@ -1,0 +1,288 @@
+"""The one iteration-based trainer, driven by the Task contract (``ppuhd/tasks/base.py``)."""
+import contextlib
+import datetime
+import json
+import math
+import os
+import time
+from typing import Dict, Optional
+
+import numpy as np
+import paddle
+
+from ..config import dump_config
+from ..metrics import HIGHER_IS_BETTER
+from ..registry import DATASETS, MODELS, TASKS
+from ..utils import dist
+from ..utils.logger import VisualDLWriter, get_logger
+from ..utils.seed import get_rng_state, set_rng_state, set_seed
+from . import checkpoint as ckpt
+from .amp import Amp
+from .ema import ModelEMA
+from .evaluator import evaluate
+from .optim import build_lr_scheduler, build_optimizer
+from ..data.samplers import ResumableBatchSampler
+
+
+def setup_device(device: str = 'auto', num_threads: Optional[int] = None) -> str:
+    """Select the device; on CPU give dygraph all cores (it uses one thread unless told)."""
+    if device == 'auto':
+        device = 'gpu' if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() else 'cpu'
+    if device == 'gpu' and not paddle.device.is_compiled_with_cuda():
+        raise RuntimeError("device: gpu was requested but this Paddle is a CPU build; install paddlepaddle-gpu "
+                           "or set device: cpu")
+    if device == 'gpu':
+        device = f'gpu:{paddle.distributed.ParallelEnv().device_id}'
+    paddle.set_device(device)
+    if device == 'cpu':
+        threads = num_threads or max(1, (os.cpu_count() or 1) // dist.world_size())
+        paddle.base.core.set_num_threads(threads)
+    return device
+
+
+def load_model_weights(model: paddle.nn.Layer, path: str) -> None:
+    """Strictly load a ``.pdparams`` of model weights (e.g. converted official weights)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Model weights not found: {path} (convert official weights with '
+                                f'tools/convert_weights.py, or give a best_model.pdparams of a run)')
+    state = paddle.load(path)
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [f'{k}: {list(state[k].shape)} vs {list(expected[k].shape)}' for k in expected
+             if k in state and list(state[k].shape) != list(expected[k].shape)]
+    if missing or unexpected or wrong:
+        raise ValueError(f'{path} does not match the model: missing {missing[:5]} ({len(missing)}), '
+                         f'unexpected {unexpected[:5]} ({len(unexpected)}), shape mismatch {wrong[:5]}')
+    model.set_state_dict(state)
+
+
+def build_task(cfg: dict):
+    """Model (with optional ``model_weights``) wrapped in its Task."""
+    model = MODELS.build(cfg['model'])
+    if cfg.get('model_weights'):
+        load_model_weights(model, cfg['model_weights'])
+    return TASKS.build(cfg['task'], model=model)
+
+
+def build_dataset(cfg: dict, split: str, model) -> paddle.io.Dataset:
+    """``data.<split>`` with the model's size multiple, so crops fit the model."""
+    return DATASETS.build(cfg['data'][split], size_multiple=getattr(model, 'size_multiple', 1))
+
+
+class Trainer:
+    """Trains ``cfg['task']`` for ``train.total_iters`` iterations (or ``train.epochs`` converted).
+
+    Args:
+        cfg: the resolved config.
+        resume: None, 'auto' (newest valid checkpoint in the run's folder, if any) or a checkpoint path.
+    """
+
+    def __init__(self, cfg: dict, resume: Optional[str] = None):
+        self.cfg, tcfg = cfg, cfg['train']
+        dist.init_distributed()
+        self.out_dir = cfg['output_dir']
+        self.ckpt_dir = os.path.join(self.out_dir, 'checkpoints')
+        if dist.is_main_process():
+            dump_config(cfg, os.path.join(self.out_dir, 'config.yml'))
+        self.log = get_logger(os.path.join(self.out_dir, 'train.log'))
+        setup_device(cfg.get('device', 'auto'), cfg.get('num_threads'))
+        set_seed(cfg.get('seed', 0))
+        self.task = build_task(cfg)
+        self.train_set = build_dataset(cfg, 'train', self.task.model)
+        self.val_set = build_dataset(cfg, 'val', self.task.model) if cfg['data'].get('val') else None
+        self.batch_size, self.accum = cfg['data']['batch_size'], tcfg.get('accum_steps', 1)
+        global_batch = self.batch_size * dist.world_size() * self.accum
+        self.iters_per_epoch = max(1, len(self.train_set) // global_batch)
+        self.total_iters = tcfg.get('total_iters') or int(tcfg['epochs'] * self.iters_per_epoch)
+        self.lr = build_lr_scheduler(cfg['lr_scheduler'], cfg['optimizer']['lr'], self.total_iters,
+                                     self.iters_per_epoch)
+        self.optimizer = build_optimizer(cfg['optimizer'], self.task.model, self.lr, tcfg.get('grad_clip'))
+        self.amp = Amp(tcfg.get('amp'))
+        self.ema = ModelEMA(self.task.model, tcfg['ema_decay']) if tcfg.get('ema_decay') else None
+        if dist.world_size() > 1:
+            self.task.wrap_model(paddle.DataParallel(self.task.model))
+        self.iter, self.nonfinite, self.best = 0, 0, None
+        self._resume(resume)
+        self.vdl = VisualDLWriter(os.path.join(self.out_dir, 'vdl'))
+        self.log.info('%d training samples, %d iterations (%d per epoch), global batch %d, %d rank(s), device %s',
+                      len(self.train_set), self.total_iters, self.iters_per_epoch, global_batch,
+                      dist.world_size(), paddle.get_device())
+
+    # ----------------------------------------------------------------- loop
+    def train(self) -> Dict[str, float]:
+        tcfg = self.cfg['train']
+        loader = iter(self._train_loader())
+        self.task.train()
+        tic, start_iter, window = time.time(), self.iter, []
+        while self.iter < self.total_iters:
+            losses = self._step([next(loader) for _ in range(self.accum)])
+            self.iter += 1
+            self.lr.step()
+            if losses is not None:
+                window.append(losses)
+            if self.iter % tcfg.get('log_interval', 20) == 0 or self.iter == self.total_iters:
+                self._log_train(window, tic, start_iter)
+                window = []
+            if self._due(tcfg.get('eval_interval')):
+                self.validate()
+            if self._due(tcfg.get('save_interval')):
+                self.save()
+        self._save_weights('final_model.pdparams')
+        self.vdl.close()
+        return self.best or {}
+
+    def _due(self, interval: Optional[int]) -> bool:
+        return bool(interval) and (self.iter % interval == 0 or self.iter == self.total_iters)
+
+    def _train_loader(self) -> paddle.io.DataLoader:
+        sampler = ResumableBatchSampler(len(self.train_set), self.batch_size, self.total_iters * self.accum,
+                                        start_step=self.iter * self.accum, seed=self.cfg.get('seed', 0),
+                                        world_size=dist.world_size(), rank=dist.rank())
+        return paddle.io.DataLoader(self.train_set, batch_sampler=sampler,
+                                    num_workers=self.cfg['data'].get('num_workers', 0))
+
+    def _step(self, micro_batches) -> Optional[Dict[str, float]]:
+        """One optimizer step over ``accum`` micro-batches; None when the loss was not finite."""
+        wrapper = self.task._wrapped
+        totals: Dict[str, float] = {}
+        for k, batch in enumerate(micro_batches):
+            sync = wrapper is None or k == len(micro_batches) - 1
+            with self.amp.autocast(), (contextlib.nullcontext() if sync else wrapper.no_sync()):
+                out = self.task(batch)
+            if not self._all_finite(out['loss']):
+                return self._skip_step()
+            self.amp.backward(out['loss'] / len(micro_batches))
+            for key, value in out.items():
+                totals[key] = totals.get(key, 0.0) + float(value) / len(micro_batches)
+        self.amp.step(self.optimizer)
+        self.optimizer.clear_grad()
+        if self.ema:
+            self.ema.update(self.task.model)
+        self.nonfinite = 0
+        return totals
+
+    @staticmethod
+    def _all_finite(loss: paddle.Tensor) -> bool:
+        # every rank must take the same decision, or DataParallel's all-reduce would hang
+        return bool(dist.all_reduce_sum([float(not math.isfinite(float(loss)))])[0] == 0)
+
+    def _skip_step(self) -> None:
+        self.optimizer.clear_grad()
+        self.nonfinite += 1
+        limit = self.cfg['train'].get('max_nonfinite', 5)
+        self.log.warning('Non-finite loss at iteration %d: step skipped (%d in a row, limit %d)',
+                         self.iter + 1, self.nonfinite, limit)
+        if self.nonfinite >= limit:
+            raise FloatingPointError(
+                f'The loss was NaN/Inf in {self.nonfinite} consecutive iterations (up to {self.iter + 1}); '
+                f'stopping. Lower optimizer.lr, set train.grad_clip, or check the data. The last good '
+                f'checkpoint is in {self.ckpt_dir}')
+
+    def _log_train(self, window, tic, start_iter) -> None:
+        if not window:
+            return
+        means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+        elapsed = time.time() - tic
+        done = self.iter - start_iter
+        imgs = done * self.batch_size * self.accum * dist.world_size() / max(elapsed, 1e-9)
+        eta = datetime.timedelta(seconds=int(elapsed / done * (self.total_iters - self.iter)))
+        terms = ' '.join(f'{k} {v:.4f}' for k, v in means.items())
+        self.log.info('iter %d/%d lr %.3e %s | %.2f img/s eta %s', self.iter, self.total_iters,
+                      self.optimizer.get_lr(), terms, imgs, eta)
+        for key, value in means.items():
+            self.vdl.scalar(f'train/{key}', value, self.iter)
+        self.vdl.scalar('train/lr', self.optimizer.get_lr(), self.iter)
+
+    # ----------------------------------------------------------- evaluation
+    @contextlib.contextmanager
+    def _eval_weights(self):
+        """Evaluate the EMA weights when EMA is on."""
+        if not self.ema:
+            yield
+            return
+        backup = {k: v.clone() for k, v in self.task.model.state_dict().items()}
+        self.task.model.set_state_dict(self.ema.state_dict())
+        try:
+            yield
+        finally:
+            self.task.model.set_state_dict(backup)
+
+    def validate(self) -> Dict[str, float]:
+        if self.val_set is None:
+            return {}
+        ecfg = self.cfg['eval']
+        kept = []
+
+        def keep(name, arrays, values):
+            if len(kept) < ecfg.get('log_images', 2):
+                kept.append((name, arrays))
+        with self._eval_weights():
+            metrics = evaluate(self.task, self.val_set, ecfg['metrics'], on_image=keep)
+            self._update_best(metrics)
+        self.log.info('eval @ iter %d: %s', self.iter, ' '.join(f'{k} {v:.4f}' for k, v in metrics.items()))
+        for key, value in metrics.items():
+            self.vdl.scalar(f'eval/{key}', value, self.iter)
+        for name, arrays in kept:
+            for role in ('input', 'pred', 'target'):
+                img = (np.clip(arrays[role], 0, 1) * 255).round().astype('uint8')
+                self.vdl.image(f'eval/{name}/{role}', img, self.iter)
+        return metrics
+
+    def _update_best(self, metrics: Dict[str, float]) -> None:
+        name = self.cfg['train'].get('best_metric', 'psnr')
+        if name not in metrics:
+            raise KeyError(f"train.best_metric '{name}' is not computed; eval.metrics gives {sorted(metrics)}")
+        sign = 1 if HIGHER_IS_BETTER.get(name, True) else -1
+        if self.best is None or sign * metrics[name] > sign * self.best['value']:
+            self.best = {'metric': name, 'value': metrics[name], 'iter': self.iter, 'metrics': metrics}
+            self._save_weights('best_model.pdparams')
+            if dist.is_main_process():
+                with open(os.path.join(self.out_dir, 'best.json'), 'w') as f:
+                    json.dump(self.best, f, indent=2)
+            self.log.info('new best %s %.4f at iter %d', name, metrics[name], self.iter)
+
+    # ---------------------------------------------------------- checkpoints
+    def _save_weights(self, filename: str) -> None:
+        """Model weights only (the EMA ones inside ``_eval_weights``), for eval/infer/export."""
+        if dist.is_main_process():
+            ckpt.atomic_save(self.task.model.state_dict(), os.path.join(self.out_dir, filename))
+
+    def save(self) -> None:
+        if not dist.is_main_process():
+            return
+        state = {'model': self.task.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
+                 'scheduler': self.lr.state_dict(), 'ema': self.ema.state_dict() if self.ema else None,
+                 'scaler': self.amp.state_dict(), 'iter': self.iter, 'rng': get_rng_state(),
+                 'data_order': {'seed': self.cfg.get('seed', 0), 'next_step': self.iter * self.accum},
+                 'best': self.best, 'nonfinite': self.nonfinite}
+        ckpt.atomic_save(state, ckpt.checkpoint_path(self.ckpt_dir, self.iter))
+        ckpt.prune_checkpoints(self.ckpt_dir, self.cfg['train'].get('keep_last', 2))
+        self.log.info('saved checkpoint @ iter %d', self.iter)
+
+    def _resume(self, resume: Optional[str]) -> None:
+        if not resume:
+            return
+        if resume == 'auto':
+            found = ckpt.find_resumable(self.ckpt_dir)
+            if found is None:
+                self.log.info('--resume auto: no checkpoint in %s, starting from scratch', self.ckpt_dir)
+                return
+            path, state = found
+        else:
+            path, state = resume, ckpt.load_checkpoint(resume)
+        self.task.model.set_state_dict(state['model'])
+        self.optimizer.set_state_dict(state['optimizer'])
+        self.lr.set_state_dict(state['scheduler'])
+        if self.ema and state.get('ema'):
+            self.ema.set_state_dict(state['ema'])
+        self.amp.set_state_dict(state.get('scaler'))
+        set_rng_state(state['rng'])
+        self.iter, self.best, self.nonfinite = state['iter'], state.get('best'), state.get('nonfinite', 0)
+        self.log.info('resumed from %s at iteration %d', path, self.iter)
+
+
+def train(cfg: dict, resume: Optional[str] = None) -> Trainer:
+    """Build a Trainer, run it, return it."""
+    trainer = Trainer(cfg, resume)
+    trainer.train()
+    return trainer

@@ -1,0 +1,5 @@
+"""Tasks: what the trainer optimizes (see ``base.Task``)."""
+from .base import Task
+from . import enhancement  # noqa: F401  (registers EnhancementTask)
+
+__all__ = ['Task']

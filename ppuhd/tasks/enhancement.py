@@ -1,0 +1,102 @@
+"""Paired image enhancement (low-light -> normal-light)."""
+import copy
+from typing import Dict, List, Sequence
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from ..inference import predict_padded
+from ..registry import LOSSES, TASKS
+from ..utils.logger import get_logger
+from .base import Task
+
+_TERM_KEYS = ('name', 'weight', 'output', 'target_scale', 'enabled', 'note')
+
+
+class _LossTerm(nn.Layer):
+    """One weighted term: ``weight * loss(outputs[output], resize(target, target_scale))``."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        cfg = copy.deepcopy(cfg)
+        self.name = cfg.pop('name', None) or cfg['type'].lower()
+        self.weight = float(cfg.pop('weight', 1.0))
+        self.output = cfg.pop('output', 'pred')
+        self.target_scale = cfg.pop('target_scale', None)
+        for key in ('enabled', 'note'):
+            cfg.pop(key, None)
+        self.loss = LOSSES.build(cfg)
+
+    def forward(self, outputs: Dict[str, paddle.Tensor], target: paddle.Tensor) -> paddle.Tensor:
+        if self.target_scale is not None:
+            # as the official UHDFour training: F.interpolate(gt, scale_factor=s, mode='bilinear')
+            target = F.interpolate(target, scale_factor=self.target_scale, mode='bilinear', align_corners=False)
+        return self.weight * self.loss(outputs[self.output], target)
+
+
+@TASKS.register()
+class EnhancementTask(Task):
+    """Train an image-to-image model on ``{'lq', 'gt'}`` batches.
+
+    Args:
+        model: the network; it returns one tensor or a tuple named by ``output_names``.
+        losses: loss terms, each ``{type, weight, output, target_scale, name, enabled, note, **loss_kwargs}``:
+            ``output`` names the model output it uses, ``target_scale`` resizes the target
+            bilinearly; ``enabled: false`` keeps a term in the recipe but leaves it out (logged with ``note``).
+        output_names: names of the model's outputs, in order; the first is the prediction.
+        size_multiple: input H and W are padded (reflect) to this multiple at prediction time;
+            defaults to the model's ``size_multiple`` attribute or 1.
+    """
+
+    def __init__(self, model: nn.Layer, losses: List[dict], output_names: Sequence[str] = ('pred',),
+                 size_multiple: int = None):
+        super().__init__(model)
+        self.output_names = list(output_names)
+        self.size_multiple = size_multiple or getattr(model, 'size_multiple', 1)
+        logger = get_logger()
+        terms = []
+        for cfg in losses:
+            if cfg.get('enabled', True):
+                terms.append(_LossTerm(cfg))
+            else:
+                logger.info("Loss term '%s' (%s, weight %s) is left out: %s", cfg.get('name', cfg['type']),
+                            cfg['type'], cfg.get('weight', 1.0), cfg.get('note', 'disabled in the config'))
+        if not terms:
+            raise ValueError('EnhancementTask needs at least one enabled loss term')
+        self.terms = nn.LayerList(terms)
+        for term in self.terms:
+            if term.output not in self.output_names:
+                raise KeyError(f"Loss term '{term.name}' uses output '{term.output}', but the model's "
+                               f"outputs are {self.output_names}")
+
+    def _named_outputs(self, out) -> Dict[str, paddle.Tensor]:
+        out = out if isinstance(out, (tuple, list)) else (out,)
+        return dict(zip(self.output_names, out))
+
+    def forward(self, batch):
+        outputs = self._named_outputs(self.run_model(batch['lq']))
+        result = {f'loss_{term.name}': term(outputs, batch['gt']) for term in self.terms}
+        result['loss'] = paddle.add_n(list(result.values()))
+        return result
+
+    @paddle.no_grad()
+    def predict(self, batch):
+        pred = predict_padded(lambda x: self._named_outputs(self.model(x))[self.output_names[0]],
+                              batch['lq'], self.size_multiple)
+        return {'pred': pred, 'target': batch.get('gt'), 'input': batch['lq']}
+
+    def export_layer(self) -> nn.Layer:
+        return _FirstOutput(self.model)
+
+
+class _FirstOutput(nn.Layer):
+    """The inference graph: only the main enhanced image."""
+
+    def __init__(self, model: nn.Layer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out

@@ -1,0 +1,1 @@
+"""Logging, distributed helpers, seeding and image I/O."""

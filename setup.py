@@ -1,0 +1,28 @@
+"""ppuhd: PaddlePaddle reproductions of ViT/DeiT, UHDFour and LLFormer.
+
+PaddlePaddle is deliberately not in install_requires: install ``paddlepaddle`` (CPU)
+or ``paddlepaddle-gpu`` yourself (``make`` does it for you in a local virtualenv).
+"""
+from setuptools import find_packages, setup
+
+
+def _requirements(path):
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith(('#', '-r'))]
+
+
+setup(
+    name='ppuhd',
+    version='0.1.0',
+    description='PaddlePaddle reproductions of ViT/DeiT, UHDFour and LLFormer',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['ppuhd', 'ppuhd.*']),
+    python_requires='>=3.9',
+    install_requires=_requirements('requirements.txt'),
+    extras_require={
+        'dev': ['pytest'],
+        'torch': ['torch'],  # only for tools/convert_weights.py on official .pth files
+    },
+    license='Apache-2.0',
+)

@@ -1,0 +1,46 @@
+"""Shared fixtures: the repo root on sys.path, a tiny paired dataset, a tiny training config."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+sys.path.insert(0, ROOT)
+
+
+def write_pairs(folder_lq, folder_gt, n, size, seed):
+    """Low/normal pairs where gt is a smooth real-looking gradient image and lq a darkened copy."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder_lq, exist_ok=True)
+    os.makedirs(folder_gt, exist_ok=True)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    for i in range(n):
+        phase = rng.uniform(0, 6, 3)
+        gt = np.stack([0.5 + 0.4 * np.sin(4 * xx + 3 * yy + p) for p in phase], -1)
+        lq = gt * rng.uniform(0.1, 0.3) + rng.normal(0, 0.01, gt.shape)
+        for folder, img in ((folder_gt, gt), (folder_lq, lq)):
+            bgr = (np.clip(img, 0, 1) * 255).round().astype('uint8')[..., ::-1]
+            cv2.imwrite(os.path.join(folder, f'img{i:03d}.png'), bgr)
+
+
+@pytest.fixture(scope='session')
+def tiny_uhdll(tmp_path_factory):
+    """A UHD-LL-layout dataset: 8 train pairs 48x48, 2 test pairs 40x44 (not a multiple of 8)."""
+    root = tmp_path_factory.mktemp('tiny_uhdll')
+    write_pairs(root / 'training_set' / 'input', root / 'training_set' / 'gt', 8, (48, 48), 0)
+    write_pairs(root / 'testing_set' / 'input', root / 'testing_set' / 'gt', 2, (40, 44), 1)
+    return str(root)
+
+
+def tiny_overrides(data_root, out_dir, iters=6, interval=3):
+    """-o overrides that shrink configs/uhdfour/uhdfour_demo.yml to a seconds-long CPU run."""
+    return [f'data.train.root={data_root!r}', f'data.val.root={data_root!r}', 'data.train.crop_size=32',
+            'data.batch_size=2', f'output_dir={str(out_dir)!r}', f'train.total_iters={iters}',
+            f'train.save_interval={interval}', f'train.eval_interval={interval}', 'train.log_interval=1',
+            'lr_scheduler.warmup_iters=2', 'num_threads=1', 'device="cpu"', 'eval.log_images=1']
+
+
+DEMO_CFG = os.path.join(ROOT, 'configs', 'uhdfour', 'uhdfour_demo.yml')

@@ -1,0 +1,66 @@
+import numpy as np
+import paddle
+import pytest
+
+import ppuhd
+from ppuhd.inference import pad_to_multiple, predict_padded
+from ppuhd.models.layers import pixel_shuffle, pixel_unshuffle
+
+
+@pytest.fixture(scope='module')
+def model():
+    paddle.seed(0)
+    return ppuhd.create_model('uhdfour')
+
+
+def test_parameter_counts():
+    counts = {name: sum(int(p.numel()) for p in ppuhd.create_model(name).parameters())
+              for name in ('uhdfour', 'uhdfour_lol')}
+    assert counts['uhdfour'] == 17_537_370
+    assert counts['uhdfour_lol'] == 15_899_306
+
+
+def test_forward_shapes_and_finite(model):
+    y, y_down = model(paddle.rand([2, 3, 64, 96]))
+    assert y.shape == [2, 3, 64, 96] and y_down.shape == [2, 3, 8, 12]
+    assert np.isfinite(y.numpy()).all() and np.isfinite(y_down.numpy()).all()
+
+
+def test_lol_variant_shapes():
+    y, y_down = ppuhd.create_model('uhdfour_lol')(paddle.rand([1, 3, 16, 24]))
+    assert y.shape == [1, 3, 16, 24] and y_down.shape == [1, 3, 8, 12]
+
+
+def test_backward_reaches_every_parameter(model):
+    model.clear_gradients()
+    y, y_down = model(paddle.rand([1, 3, 64, 64]))
+    (y.mean() + y_down.mean()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not np.any(p.grad.numpy())]
+    model.clear_gradients()
+    assert not missing, f'no gradient for {missing[:5]}'
+
+
+@pytest.mark.parametrize('size', [(37, 50), (64, 61), (9, 8)])
+def test_odd_sizes_are_padded_and_cropped_back(model, size):
+    x = paddle.rand([1, 3, *size])
+    out = predict_padded(lambda t: model(t)[0], x, 8)
+    assert out.shape == [1, 3, *size]
+    padded, orig = pad_to_multiple(x, 8)
+    assert orig == size and padded.shape[2] % 8 == 0 and padded.shape[3] % 8 == 0
+    # reflect padding: the crop of the padded input is the input
+    assert np.array_equal(padded[:, :, :size[0], :size[1]].numpy(), x.numpy())
+
+
+def test_pixel_shuffle_matches_paddle_layers():
+    x = paddle.rand([2, 3, 16, 24])
+    assert np.array_equal(pixel_unshuffle(x, 8).numpy(), paddle.nn.PixelUnshuffle(8)(x).numpy())
+    z = paddle.rand([2, 192, 2, 3])
+    assert np.array_equal(pixel_shuffle(z, 8).numpy(), paddle.nn.PixelShuffle(8)(z).numpy())
+
+
+def test_phase_of_negative_real_bins_is_plus_pi():
+    from ppuhd.models.layers import amplitude_phase
+    spec = paddle.complex(paddle.to_tensor([-2.0, -1.0, 3.0]), paddle.to_tensor([-0.0, 0.0, 0.0]))
+    mag, pha = amplitude_phase(spec)
+    np.testing.assert_allclose(pha.numpy(), [np.pi, np.pi, 0.0], atol=1e-7)
+    np.testing.assert_allclose(mag.numpy(), [2.0, 1.0, 3.0])

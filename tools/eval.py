@@ -1,0 +1,46 @@
+"""Evaluate trained weights on the config's validation set (and the unprocessed input as a baseline).
+
+    python tools/eval.py -c configs/uhdfour/uhdfour_demo.yml --weights output/uhdfour_demo/best_model.pdparams
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
+
+from ppuhd.config import add_config_args, get_config  # noqa: E402
+from ppuhd.engine import build_dataset, build_task, evaluate, setup_device  # noqa: E402
+from ppuhd.utils import cli, dist  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(parser)
+    parser.add_argument('--weights', required=True, help='model weights (.pdparams)')
+    parser.add_argument('--json', default=None, help='where to write the results (default <output_dir>/eval.json)')
+    args = parser.parse_args(argv)
+    cfg = get_config(args.config, args.override + [f'model_weights={args.weights!r}'])
+    dist.init_distributed()
+    setup_device(cfg.get('device', 'auto'), cfg.get('num_threads'))
+    task = build_task(cfg)
+    dataset = build_dataset(cfg, 'val', task.model)
+    per_image = {}
+    metrics = evaluate(task, dataset, cfg['eval']['metrics'],
+                       on_image=lambda name, arrays, values: per_image.update({name: values}))
+    names = list(cfg['eval']['metrics'])
+    print(f"{'':10s}" + ''.join(f'{n:>10s}' for n in names))
+    print(f"{'model':10s}" + ''.join(f'{metrics[n]:10.4f}' for n in names))
+    print(f"{'input':10s}" + ''.join(f"{metrics['input_' + n]:10.4f}" for n in names))
+    out_path = args.json or os.path.join(cfg['output_dir'], 'eval.json')
+    if dist.is_main_process():
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        with open(out_path, 'w') as f:
+            json.dump({'weights': args.weights, 'images': len(dataset), 'mean': metrics,
+                       'per_image': per_image}, f, indent=2)
+        print(f'wrote {out_path}')
+    return 0
+
+
+if __name__ == '__main__':
+    cli.run(main)
