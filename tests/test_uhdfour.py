@@ -64,3 +64,23 @@ def test_phase_of_negative_real_bins_is_plus_pi():
     mag, pha = amplitude_phase(spec)
     np.testing.assert_allclose(pha.numpy(), [np.pi, np.pi, 0.0], atol=1e-7)
     np.testing.assert_allclose(mag.numpy(), [2.0, 1.0, 3.0])
+
+
+def test_constant_image_gives_finite_gradients(model):
+    """Every non-DC Fourier bin of a flat image is exactly 0, where |X| and angle(X) have 0/0 gradients."""
+    model.clear_gradients()
+    y, y_down = model(paddle.full([1, 3, 32, 32], 0.2))
+    (y.mean() + y_down.mean()).backward()
+    bad = [n for n, p in model.named_parameters() if p.grad is not None and not np.isfinite(p.grad.numpy()).all()]
+    model.clear_gradients()
+    assert not bad, bad[:5]
+
+
+def test_default_init_matches_pytorch_bounds():
+    """Conv weights and biases start in U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as in PyTorch."""
+    model = ppuhd.create_model('uhdfour')
+    conv = model.lownet.conv3.cat  # 1x1 conv, 2*576 -> 576
+    bound = 1 / np.sqrt(2 * 576)
+    w, b = conv.weight.numpy(), conv.bias.numpy()
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert np.abs(b).max() <= bound and np.abs(b).std() > 0

@@ -16,7 +16,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..registry import MODELS
-from .layers import amplitude_phase, pixel_shuffle, pixel_unshuffle, polar_to_complex, rfft2
+from .layers import amplitude_phase, pixel_shuffle, pixel_unshuffle, polar_to_complex, rfft2, torch_default_init_
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1) -> nn.Conv2D:
@@ -268,6 +268,7 @@ class UHDFour(nn.Layer):
         self.extract = _conv(3, nc // 2)
         self.lownet = LowNet(nc // 2, nc * 12, 3 * factor * factor)
         self.highnet = HighNet(factor, extra_blocks, refine_nc, refine_convs)
+        torch_default_init_(self)  # the official model trains from PyTorch's default init
 
     def forward(self, x) -> Tuple[paddle.Tensor, paddle.Tensor]:
         feat = F.interpolate(self.extract(x), scale_factor=1.0 / self.factor, mode='bilinear',

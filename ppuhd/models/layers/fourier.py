@@ -5,15 +5,24 @@ import paddle
 
 
 def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
-    """|X| and angle(X) of a complex spectrum, matching ``torch.abs`` / ``torch.angle``.
+    """|X| and angle(X) of a complex spectrum, with PyTorch's values and gradients.
 
-    The phase is ``atan2(imag + 0.0, real)``: adding +0.0 turns a signed zero
-    ``-0.0`` into ``+0.0``, so a real negative bin (DC / Nyquist of an rfft)
-    gets +pi as in PyTorch and never -pi, which would flip the
-    reconstructed value (FACTS, UHDFour trap).
+    * The phase is ``atan2(imag + 0.0, real)``: adding +0.0 turns a signed zero
+      ``-0.0`` into ``+0.0``, so a real negative bin (DC / Nyquist of an rfft)
+      gets +pi as in PyTorch and never -pi, which would flip the reconstructed
+      value (FACTS, UHDFour trap).
+    * At X = 0 (every non-DC bin of a constant image) the gradients of |X| and
+      atan2 are 0/0 = NaN in Paddle; PyTorch defines both as 0 there
+      (``sgn(0) = 0`` and ``angle_backward`` masks zeros). Exact zeros are
+      routed through a safe dummy value so the gradient is 0, as in PyTorch.
     """
-    real, imag = paddle.real(spec), paddle.imag(spec)
-    return paddle.abs(spec), paddle.atan2(imag + 0.0, real)
+    real, imag = paddle.real(spec), paddle.imag(spec) + 0.0
+    zero = paddle.logical_and(real == 0, imag == 0)
+    safe_real = paddle.where(zero, paddle.ones_like(real), real)
+    safe_imag = paddle.where(zero, paddle.zeros_like(imag), imag)
+    mag = paddle.where(zero, paddle.zeros_like(real), paddle.sqrt(safe_real * safe_real + safe_imag * safe_imag))
+    pha = paddle.where(zero, paddle.zeros_like(real), paddle.atan2(safe_imag, safe_real))
+    return mag, pha
 
 
 def rfft2(x: paddle.Tensor) -> paddle.Tensor:
