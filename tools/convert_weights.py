@@ -17,17 +17,7 @@ import paddle  # noqa: E402
 
 from ppuhd.models.convert import CONVERTERS, convert_state_dict, load_checkpoint  # noqa: E402
 from ppuhd.utils import cli  # noqa: E402
-
-
-def save_atomic(state: dict, dst: str) -> None:
-    """Write to a temporary file, then rename: ``dst`` is never left half-written.
-
-    Not ``ppuhd.engine.checkpoint.atomic_save``: conversion should not import the training stack.
-    """
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    tmp = f'{dst}.tmp.{os.getpid()}'
-    paddle.save(state, tmp)
-    os.replace(tmp, dst)
+from ppuhd.utils.fileio import atomic_save  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -45,7 +35,7 @@ def main(argv=None) -> int:
     if not (args.arch and args.src and args.dst):
         parser.error('--arch, --src and --dst are required (or --list)')
     state, report = convert_state_dict(args.arch, load_checkpoint(args.src, args.trust_pickle))
-    save_atomic({k: paddle.to_tensor(v) for k, v in state.items()}, args.dst)
+    atomic_save({k: paddle.to_tensor(v) for k, v in state.items()}, args.dst)
     print(report.summary())
     print(f'saved {args.dst}')
     return 0

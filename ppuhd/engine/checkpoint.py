@@ -11,24 +11,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import paddle
 
+from ..utils.fileio import atomic_save  # noqa: F401  (re-exported for the trainer)
 from ..utils.logger import get_logger
 
 CKPT_PATTERN = re.compile(r'iter_(\d+)\.pdckpt$')
-
-
-def atomic_save(obj: Any, path: str) -> None:
-    """``paddle.save`` to ``path`` so that ``path`` is always either absent, old or complete."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp.{os.getpid()}'
-    paddle.save(obj, tmp)
-    with open(tmp, 'rb') as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def checkpoint_path(ckpt_dir: str, iteration: int) -> str:
