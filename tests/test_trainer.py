@@ -55,6 +55,7 @@ def test_run_writes_config_log_checkpoints_and_best(reference_run):
     log = (out / 'train.log').read_text()
     for needle in ('iter 6/6', 'loss_l1', 'loss_ssim', 'img/s', 'eta', 'eval @ iter 3', "'perceptual'"):
         assert needle in log, needle
+    assert os.listdir(out / 'vdl'), 'no VisualDL event file'
     best = json.loads((out / 'best.json').read_text())
     assert best['metric'] == 'psnr' and best['iter'] in (3, 6)
 
