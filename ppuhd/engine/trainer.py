@@ -143,7 +143,7 @@ class Trainer:
 
     def _step(self, micro_batches) -> Optional[Dict[str, float]]:
         """One optimizer step over ``accum`` micro-batches; None when the loss was not finite."""
-        wrapper = self.task._wrapped
+        wrapper = self.task.wrapper
         totals: Dict[str, float] = {}
         for k, batch in enumerate(micro_batches):
             sync = wrapper is None or k == len(micro_batches) - 1

@@ -30,6 +30,11 @@ class Task(nn.Layer):
         """
         object.__setattr__(self, '_wrapped', wrapper)
 
+    @property
+    def wrapper(self) -> Optional[nn.Layer]:
+        """The training wrapper set by ``wrap_model``, if any."""
+        return self._wrapped
+
     def run_model(self, *args):
         return (self._wrapped or self.model)(*args)
 

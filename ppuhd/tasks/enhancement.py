@@ -11,9 +11,6 @@ from ..registry import LOSSES, TASKS
 from ..utils.logger import get_logger
 from .base import Task
 
-_TERM_KEYS = ('name', 'weight', 'output', 'target_scale', 'enabled', 'note')
-
-
 class _LossTerm(nn.Layer):
     """One weighted term: ``weight * loss(outputs[output], resize(target, target_scale))``."""
 
