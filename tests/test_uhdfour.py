@@ -41,6 +41,16 @@ def test_backward_reaches_every_parameter(model):
 
 
 @pytest.mark.parametrize('size', [(37, 50), (64, 61), (9, 8)])
+def test_model_takes_any_size(model, size):
+    x = paddle.rand([1, 3, *size])
+    y, y_down = model(x)
+    assert y.shape == [1, 3, *size] and y_down.shape == [1, 3, -(-size[0] // 8), -(-size[1] // 8)]
+    padded, _ = pad_to_multiple(x, 8)
+    y_ref, _ = model(padded)
+    np.testing.assert_allclose(y.numpy(), y_ref[:, :, :size[0], :size[1]].numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('size', [(37, 50), (64, 61), (9, 8)])
 def test_odd_sizes_are_padded_and_cropped_back(model, size):
     x = paddle.rand([1, 3, *size])
     out = predict_padded(lambda t: model(t)[0], x, 8)

@@ -15,6 +15,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ..inference.padding import crop_to, pad_to_multiple
 from ..registry import MODELS
 from .layers import amplitude_phase, pixel_shuffle, pixel_unshuffle, polar_to_complex, rfft2, torch_default_init_
 
@@ -248,9 +249,9 @@ class HighNet(nn.Layer):
 class UHDFour(nn.Layer):
     """UHDFour (official ``InteractNet``).
 
-    ``forward`` takes an image batch in [0, 1] whose height and width are
-    multiples of ``factor`` (``ppuhd.inference`` pads any other size) and returns
-    ``(y, y_down)``: the enhanced image and the enhanced 1/``factor`` image.
+    ``forward`` takes an image batch in [0, 1] of any height and width (reflect-padded
+    to a multiple of ``factor`` inside, then cropped back) and returns ``(y, y_down)``:
+    the enhanced image and the enhanced 1/``factor`` image (ceil(H/factor) x ceil(W/factor)).
 
     Args:
         nc: base width; LowNet runs at ``12 * nc`` channels and the input is lifted to ``nc // 2``.
@@ -271,10 +272,13 @@ class UHDFour(nn.Layer):
         torch_default_init_(self)  # the official model trains from PyTorch's default init
 
     def forward(self, x) -> Tuple[paddle.Tensor, paddle.Tensor]:
+        # any size: reflect-pad to a multiple of ``factor`` (a no-op for training crops), crop back
+        x, (h, w) = pad_to_multiple(x, self.factor)
         feat = F.interpolate(self.extract(x), scale_factor=1.0 / self.factor, mode='bilinear',
                              align_corners=False)
         y_down, amp, pha = self.lownet(feat)
-        return self.highnet(x, y_down, amp, pha), y_down
+        y = self.highnet(x, y_down, amp, pha)
+        return crop_to(y, (h, w)), crop_to(y_down, (-(-h // self.factor), -(-w // self.factor)))
 
 
 @MODELS.register()
