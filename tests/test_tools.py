@@ -72,3 +72,16 @@ def test_missing_dataset_folder_fails_before_training(tmp_path):
     proc = _tool('train.py', '-c', DEMO_CFG, '-o', f"data.train.root='{tmp_path / 'absent'}'",
                  '-o', f"output_dir='{tmp_path / 'out'}'", check=False)
     assert proc.returncode == 2 and 'absent' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_eval_with_the_official_recipe_needs_no_vgg_weights(trained, tiny_uhdll, tmp_path):
+    """uhdfour_uhdll.yml trains with a perceptual loss whose VGG19 weights are absent here;
+    evaluating converted or trained weights with it must not need them."""
+    uhdll = os.path.join(ROOT, 'configs', 'uhdfour', 'uhdfour_uhdll.yml')
+    proc = _tool('eval.py', '-c', uhdll, '--weights', str(trained / 'final_model.pdparams'),
+                 *_overrides(f'data.val.root={tiny_uhdll!r}', f"output_dir='{tmp_path}'", 'device="cpu"'))
+    assert 'model' in proc.stdout and (tmp_path / 'eval.json').exists()
+    proc = _tool('train.py', '-c', uhdll, *_overrides(f'data.train.root={tiny_uhdll!r}',
+                                                     f'data.val.root={tiny_uhdll!r}',
+                                                     f"output_dir='{tmp_path / 'train'}'"), check=False)
+    assert proc.returncode == 2 and 'vgg19' in proc.stderr.lower() and 'convert_weights' in proc.stderr

@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     cfg = get_config(args.config, args.override + [f'model_weights={args.weights!r}'])
     dist.init_distributed()
     setup_device(cfg.get('device', 'auto'), cfg.get('num_threads'))
-    task = build_task(cfg)
+    task = build_task(cfg, inference=True)
     dataset = build_dataset(cfg, 'val', task.model)
     per_image = {}
     metrics = evaluate(task, dataset, cfg['eval']['metrics'],

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         raise FileNotFoundError(f'No images found in {args.input}')
     cfg = get_config(args.config, args.override + [f'model_weights={args.weights!r}'])
     setup_device(cfg.get('device', 'auto'), cfg.get('num_threads'))
-    task = build_task(cfg)
+    task = build_task(cfg, inference=True)
     task.eval()
     failures = []
     for src in tqdm(files, desc='infer', disable=len(files) == 1):

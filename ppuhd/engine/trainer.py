@@ -56,12 +56,18 @@ def load_model_weights(model: paddle.nn.Layer, path: str) -> None:
     model.set_state_dict(state)
 
 
-def build_task(cfg: dict):
-    """Model (with optional ``model_weights``) wrapped in its Task."""
+def build_task(cfg: dict, inference: bool = False):
+    """Model (with optional ``model_weights``) wrapped in its Task.
+
+    ``inference=True`` builds the task without its loss terms, so evaluation and
+    inference never need what only training needs (e.g. the VGG19 weights of a
+    perceptual loss).
+    """
     model = MODELS.build(cfg['model'])
     if cfg.get('model_weights'):
         load_model_weights(model, cfg['model_weights'])
-    return TASKS.build(cfg['task'], model=model)
+    task_cfg = dict(cfg['task'], losses=[]) if inference and 'losses' in cfg['task'] else cfg['task']
+    return TASKS.build(task_cfg, model=model)
 
 
 def build_dataset(cfg: dict, split: str, model) -> paddle.io.Dataset:

@@ -41,6 +41,7 @@ class EnhancementTask(Task):
         losses: loss terms, each ``{type, weight, output, target_scale, name, enabled, note, **loss_kwargs}``:
             ``output`` names the model output it uses, ``target_scale`` resizes the target
             bilinearly; ``enabled: false`` keeps a term in the recipe but leaves it out (logged with ``note``).
+            Empty for a task that only predicts.
         output_names: names of the model's outputs, in order; the first is the prediction.
         size_multiple: input H and W are padded (reflect) to this multiple at prediction time;
             defaults to the model's ``size_multiple`` attribute or 1.
@@ -59,8 +60,6 @@ class EnhancementTask(Task):
             else:
                 logger.info("Loss term '%s' (%s, weight %s) is left out: %s", cfg.get('name', cfg['type']),
                             cfg['type'], cfg.get('weight', 1.0), cfg.get('note', 'disabled in the config'))
-        if not terms:
-            raise ValueError('EnhancementTask needs at least one enabled loss term')
         self.terms = nn.LayerList(terms)
         for term in self.terms:
             if term.output not in self.output_names:
@@ -72,6 +71,9 @@ class EnhancementTask(Task):
         return dict(zip(self.output_names, out))
 
     def forward(self, batch):
+        if not self.terms:
+            raise ValueError('This EnhancementTask has no enabled loss term (built for inference, or every term '
+                             'disabled in task.losses): it can predict but not train')
         outputs = self._named_outputs(self.run_model(batch['lq']))
         result = {f'loss_{term.name}': term(outputs, batch['gt']) for term in self.terms}
         result['loss'] = paddle.add_n(list(result.values()))
