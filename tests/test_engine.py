@@ -140,3 +140,21 @@ def test_gradient_accumulation_matches_the_larger_batch(tiny_uhdll, tmp_path):
     bs1 = _two_steps(tiny_uhdll, tmp_path / 'bs1', ['data.batch_size=1'])
     assert not _mismatched(bs2, acc2), _mismatched(bs2, acc2)[:5]
     assert len(_mismatched(bs2, bs1)) > len(bs2) // 2
+
+
+def test_model_weights_are_loaded_strictly(tmp_path):
+    from ppuhd.engine import load_model_weights
+    net = _Net()
+    state = dict(net.state_dict())
+    state['fc.weight'] = paddle.zeros([4, 5])
+    state['extra.bias'] = paddle.zeros([1])
+    del state['norm.bias']
+    paddle.save(state, str(tmp_path / 'bad.pdparams'))
+    with pytest.raises(ValueError) as err:
+        load_model_weights(_Net(), str(tmp_path / 'bad.pdparams'))
+    text = str(err.value)
+    assert 'missing: norm.bias' in text and 'unexpected: extra.bias' in text and 'fc.weight: got (4, 5)' in text
+    paddle.save(net.state_dict(), str(tmp_path / 'good.pdparams'))
+    other = _Net()
+    load_model_weights(other, str(tmp_path / 'good.pdparams'))
+    assert np.array_equal(other.fc.weight.numpy(), net.fc.weight.numpy())

@@ -6,7 +6,7 @@ checked in ``__init__``, so a bad dataset fails before the first iteration:
 missing folders, empty folders, unmatched or duplicated stems, files that are
 not images (header magic bytes), and pairs whose header sizes differ (PNG, JPEG
 and BMP headers are parsed; TIFF sizes are compared when a pair is loaded).
-A file with a valid header but a corrupt body is reported by ``load_image``
+A file with a valid header but a corrupt body is reported by ``read_image_native``
 when it is first read, as an ``OSError`` naming the path.
 """
 import os
@@ -112,7 +112,7 @@ def check_headers(pairs: Sequence[Tuple[str, str, str]]) -> None:
     """Cheap pre-flight check: every file is a non-empty PNG/JPEG/BMP/TIFF, and pair sizes agree.
 
     Only file headers are read (a few bytes each), so this is fast even for 4K
-    datasets; a corrupt image body is caught by ``load_image`` instead.
+    datasets; a corrupt image body is caught by ``read_image_native`` instead.
 
     Raises:
         OSError: some files are not images (listed).
@@ -129,11 +129,6 @@ def check_headers(pairs: Sequence[Tuple[str, str, str]]) -> None:
             mismatched.append(f'{lq} {lq_hw[0]}x{lq_hw[1]} vs {gt} {gt_hw[0]}x{gt_hw[1]}')
     if mismatched:
         raise ValueError(f'{len(mismatched)} pair(s) have different sizes: {_listed(mismatched)}')
-
-
-def load_image(path: str) -> np.ndarray:
-    """HWC RGB uint8/uint16 image; ``OSError`` naming ``path`` if it cannot be decoded."""
-    return read_image_native(path)
 
 
 @DATASETS.register()
@@ -190,7 +185,7 @@ class PairedImageDataset(Dataset):
     def __getitem__(self, index: Union[int, Tuple[int, int]]) -> Dict[str, object]:
         index, seed = index if isinstance(index, (tuple, list)) else (index, None)
         lq_path, gt_path, stem = self.pairs[int(index) % len(self.pairs)]
-        lq, gt = load_image(lq_path), load_image(gt_path)
+        lq, gt = read_image_native(lq_path), read_image_native(gt_path)
         if lq.shape != gt.shape:
             raise ValueError(f'Pair {stem} has different sizes: {lq_path} {lq.shape[:2]} vs {gt_path} {gt.shape[:2]}')
         lq, gt = self._augment(lq, gt, np.random.default_rng(seed), lq_path)

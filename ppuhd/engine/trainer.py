@@ -15,6 +15,7 @@ from ..metrics import HIGHER_IS_BETTER
 from ..registry import DATASETS, MODELS, TASKS
 from ..utils import dist
 from ..utils.logger import VisualDLWriter, get_logger
+from ..utils.state_dict import describe_mismatch
 from ..utils.seed import get_rng_state, set_rng_state, set_seed
 from . import checkpoint as ckpt
 from .amp import Amp
@@ -46,13 +47,9 @@ def load_model_weights(model: paddle.nn.Layer, path: str) -> None:
         raise FileNotFoundError(f'Model weights not found: {path} (convert official weights with '
                                 f'tools/convert_weights.py, or give a best_model.pdparams of a run)')
     state = paddle.load(path)
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = [f'{k}: {list(state[k].shape)} vs {list(expected[k].shape)}' for k in expected
-             if k in state and list(state[k].shape) != list(expected[k].shape)]
-    if missing or unexpected or wrong:
-        raise ValueError(f'{path} does not match the model: missing {missing[:5]} ({len(missing)}), '
-                         f'unexpected {unexpected[:5]} ({len(unexpected)}), shape mismatch {wrong[:5]}')
+    problems = describe_mismatch(state, {k: v.shape for k, v in model.state_dict().items()})
+    if problems:
+        raise ValueError(f'{path} does not match the model: {problems}')
     model.set_state_dict(state)
 
 

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ...registry import MODELS
+from ...utils.state_dict import describe_mismatch
 
 StateDict = Dict[str, np.ndarray]
 Shapes = Dict[str, Tuple[int, ...]]
@@ -115,15 +116,9 @@ def check_and_build(converted: StateDict, expected: Shapes) -> StateDict:
     Raises one ``ValueError`` listing every missing key, unexpected key and
     shape mismatch, so a broken key map is fixed in one pass.
     """
-    missing = [k for k in expected if k not in converted]
-    unexpected = [k for k in converted if k not in expected]
-    wrong = [f'{k}: got {tuple(converted[k].shape)}, expected {tuple(expected[k])}'
-             for k in expected if k in converted and tuple(converted[k].shape) != tuple(expected[k])]
-    if missing or unexpected or wrong:
-        lines = [f'{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} with a wrong shape']
-        lines += [f'  missing: {k}' for k in missing] + [f'  unexpected: {k}' for k in unexpected]
-        lines += [f'  shape: {w}' for w in wrong]
-        raise ValueError('Converted weights do not match the target:\n' + '\n'.join(lines))
+    problems = describe_mismatch(converted, expected)
+    if problems:
+        raise ValueError('Converted weights do not match the target:\n' + problems)
     # Paddle models here are float32; an fp16/fp64 source is cast rather than loaded as-is.
     return {k: np.ascontiguousarray(converted[k], dtype=np.float32) for k in expected}
 
