@@ -148,7 +148,8 @@ class VisionTransformer(nn.Layer):
         src = state.get('pos_embed')
         if src is None or tuple(src.shape) == tuple(self.pos_embed.shape):
             return state
-        src = paddle.to_tensor(np.asarray(src) if not isinstance(src, paddle.Tensor) else src)
+        if not isinstance(src, paddle.Tensor):
+            src = paddle.to_tensor(np.asarray(src))
         return dict(state, pos_embed=resample_pos_embed(src, self.patch_embed.grid_size, self.num_prefix_tokens,
                                                         self.pos_embed_antialias))
 
