@@ -52,6 +52,11 @@ def stage_widths(w0: int, wa: float, wm: float, group_w: int, depth: int, q: int
     return stages
 
 
+def _init_linear(layer: nn.Linear) -> None:
+    nn.initializer.Normal(0.0, 0.01)(layer.weight)
+    nn.initializer.Constant(0.0)(layer.bias)
+
+
 class ConvBnAct(nn.Layer):
     """Conv (no bias, symmetric padding) -> BatchNorm -> optional ReLU; timm's ``ConvBnAct`` names.
 
@@ -187,19 +192,18 @@ class RegNet(nn.Layer):
         self._init_weights(zero_init_last)
 
     def _init_weights(self, zero_init_last: bool) -> None:
-        # timm _init_weights: conv N(0, sqrt(2 / fan_out)), fan_out = k*k*out/groups; Linear N(0, .01), bias 0
+        # timm _init_weights: conv N(0, sqrt(2 / fan_out)), fan_out = k*k*out/groups; Linear N(0, .01), bias 0.
+        # Initializer objects (not set_value) so the model can be built under paddle.LazyGuard.
         for layer in self.sublayers():
             if isinstance(layer, nn.Conv2D):
-                k = layer.weight.shape
-                fan_out = k[0] * k[2] * k[3] // layer._groups
-                layer.weight.set_value(paddle.normal(0.0, (2.0 / fan_out) ** 0.5, k))
+                out_chs, _, kh, kw = layer.weight.shape
+                nn.initializer.Normal(0.0, (2.0 * layer._groups / (kh * kw * out_chs)) ** 0.5)(layer.weight)
                 if layer.bias is not None:
-                    layer.bias.set_value(paddle.zeros_like(layer.bias))
+                    nn.initializer.Constant(0.0)(layer.bias)
             elif isinstance(layer, nn.Linear):
-                layer.weight.set_value(paddle.normal(0.0, 0.01, layer.weight.shape))
-                layer.bias.set_value(paddle.zeros_like(layer.bias))
+                _init_linear(layer)
             elif isinstance(layer, Bottleneck) and zero_init_last:
-                layer.conv3.bn.weight.set_value(paddle.zeros_like(layer.conv3.bn.weight))
+                nn.initializer.Constant(0.0)(layer.conv3.bn.weight)
 
     def no_weight_decay(self) -> Set[str]:
         """No exemptions by name (timm/deit exclude 1-D parameters through the optimizer)."""
@@ -210,8 +214,7 @@ class RegNet(nn.Layer):
         self.num_classes = self.pretrained_cfg['num_classes'] = num_classes
         self.head = ClassifierHead(self.num_features, num_classes, self.drop_rate)
         if num_classes > 0:
-            self.head.fc.weight.set_value(paddle.normal(0.0, 0.01, self.head.fc.weight.shape))
-            self.head.fc.bias.set_value(paddle.zeros_like(self.head.fc.bias))
+            _init_linear(self.head.fc)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """Last feature map ``[B, num_features, H/32, W/32]``."""
