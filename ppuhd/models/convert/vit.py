@@ -55,8 +55,8 @@ def refuse_old_vit_small(state: StateDict) -> None:
 def convert_vit_state(state: StateDict) -> Tuple[StateDict, Dict[str, str]]:
     """Strip a DataParallel ``module.`` prefix and transpose Linear weights of PyTorch-layout files."""
     state = {k.removeprefix('module.'): v for k, v in state.items()}
-    refuse_old_vit_small(state)
     transpose = is_torch_layout(state)
+    refuse_old_vit_small(state)
     converted = {k: (np.ascontiguousarray(v.T) if transpose and k.endswith('.weight') and v.ndim == 2 else v)
                  for k, v in state.items()}
     return converted, {}
