@@ -147,3 +147,13 @@ def test_torch_checkpoint_with_model_wrapper(tmp_path):
     torch.save({'model': {k: torch.from_numpy(v) for k, v in _to_timm(expected).items()}, 'epoch': 299}, path)
     converted, _ = _convert_against('deit_tiny_patch16_224', model, load_checkpoint(str(path)))
     assert all(np.array_equal(converted[k], expected[k]) for k in expected)
+
+
+def test_safetensors_from_the_hub_layout(tmp_path):
+    safetensors_numpy = pytest.importorskip('safetensors.numpy')
+    model = ppuhd.create_model('vit_tiny_patch16_224', **TINY)
+    expected = _random_paddle_state(model, seed=6)
+    path = str(tmp_path / 'model.safetensors')
+    safetensors_numpy.save_file(_to_timm(expected), path)
+    converted, _ = _convert_against('vit_tiny_patch16_224', model, load_checkpoint(path))
+    assert all(np.array_equal(converted[k], expected[k]) for k in expected)

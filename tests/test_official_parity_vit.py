@@ -114,7 +114,9 @@ def test_deit_official_distilled_matches(tmp_path):
                                                      tmp_path / 'weights.pth'), ref)
 
 
+# one full-size model per family by default; PPUHD_PARITY_ARCHS=a,b,... adds more (e.g. the base/large ones)
 FULL = ['deit_tiny_distilled_patch16_224', 'vit_tiny_patch16_384', 'regnety_160']
+FULL += [a for a in os.environ.get('PPUHD_PARITY_ARCHS', '').split(',') if a and a not in FULL]
 
 
 @pytest.mark.parametrize('arch', FULL)

@@ -100,8 +100,18 @@ def load_pdparams(path: str) -> StateDict:
     return {k: np.asarray(v) for k, v in state.items()}
 
 
+def load_safetensors(path: str) -> StateDict:
+    """Read a ``.safetensors`` file (timm's hub weights) with numpy only; needs the safetensors package."""
+    try:
+        from safetensors.numpy import load_file
+    except ImportError as err:
+        raise ImportError(f'Reading {path} needs the safetensors package: `pip install safetensors`') from err
+    return load_file(path)
+
+
 def load_checkpoint(path: str, trust_pickle: bool = False) -> StateDict:
-    """Load ``path`` by extension: ``.npz`` with numpy, ``.pdparams`` with Paddle, torch formats with torch."""
+    """Load ``path`` by extension: ``.npz`` with numpy, ``.pdparams`` with Paddle, ``.safetensors``
+    with safetensors, torch formats with torch."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint not found: {path}')
     ext = os.path.splitext(path)[1].lower()
@@ -109,9 +119,11 @@ def load_checkpoint(path: str, trust_pickle: bool = False) -> StateDict:
         return load_npz(path)
     if ext == '.pdparams':
         return load_pdparams(path)
+    if ext == '.safetensors':
+        return load_safetensors(path)
     if ext in TORCH_EXTENSIONS:
         return load_torch_checkpoint(path, trust_pickle)
-    raise ValueError(f"Unknown checkpoint extension '{ext}' of {path}: use .npz, .pdparams or one of "
+    raise ValueError(f"Unknown checkpoint extension '{ext}' of {path}: use .npz, .pdparams, .safetensors or one of "
                      f"{TORCH_EXTENSIONS}")
 
 
