@@ -179,3 +179,15 @@ def test_antialias_kernel_is_keys_half():
 def test_distilled_model_class():
     assert isinstance(_tiny('deit_base_distilled_patch16_384'), DistilledVisionTransformer)
     assert not isinstance(_tiny('deit_base_patch16_384'), DistilledVisionTransformer)
+
+
+def test_export_with_dynamic_input_size(tmp_path):
+    """paddle.jit export with unknown batch, H, W: the position embedding is resampled in the graph."""
+    model = _tiny('deit_tiny_distilled_patch16_224')
+    model.eval()
+    spec = [paddle.static.InputSpec([None, 3, None, None], 'float32', 'x')]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(tmp_path / 'model'))
+    loaded = paddle.jit.load(str(tmp_path / 'model'))
+    for shape in ([2, 3, 32, 32], [1, 3, 48, 64]):
+        x = paddle.randn(shape)
+        assert paddle.allclose(loaded(x), model(x), atol=1e-5)

@@ -157,8 +157,10 @@ class VisionTransformer(nn.Layer):
     def _prefix_tokens(self) -> Sequence[paddle.Tensor]:
         return [self.cls_token]
 
-    def _pos_embed_for(self, grid: Tuple[int, int]) -> paddle.Tensor:
-        if tuple(grid) == self.patch_embed.grid_size:
+    def _pos_embed_for(self, grid: Tuple) -> paddle.Tensor:
+        # exported with a dynamic input size, the grid is only known at run time: always resample
+        # (bicubic at scale 1 is the identity)
+        if paddle.in_dynamic_mode() and tuple(grid) == self.patch_embed.grid_size:
             return self.pos_embed
         return resample_pos_embed(self.pos_embed, grid, self.num_prefix_tokens, self.pos_embed_antialias,
                                   old_grid=self.patch_embed.grid_size)

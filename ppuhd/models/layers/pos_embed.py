@@ -44,6 +44,9 @@ def resize_grid(grid: paddle.Tensor, new_grid: Sequence[int], antialias: bool = 
     """Bicubic resize (align_corners False) of ``grid`` ``[N, C, H, W]`` to ``new_grid`` ``(H', W')``."""
     if not antialias:
         return F.interpolate(grid, size=list(new_grid), mode='bicubic', align_corners=False)
+    if not paddle.in_dynamic_mode():
+        raise ValueError('pos_embed_antialias=True needs sizes known in advance: export with a fixed input '
+                         'size, or build the model with pos_embed_antialias=False')
     rows = paddle.to_tensor(antialias_bicubic_matrix(grid.shape[2], int(new_grid[0])), dtype=grid.dtype)
     cols = paddle.to_tensor(antialias_bicubic_matrix(grid.shape[3], int(new_grid[1])), dtype=grid.dtype)
     return paddle.matmul(paddle.matmul(rows, grid), cols, transpose_y=True)
@@ -66,7 +69,7 @@ def resample_pos_embed(pos_embed: paddle.Tensor, new_grid: Sequence[int], num_pr
         if side * side != num_grid:
             raise ValueError(f'pos_embed has {num_grid} grid tokens, not a square grid: pass old_grid')
         old_grid = (side, side)
-    if tuple(old_grid) == tuple(new_grid):
+    if paddle.in_dynamic_mode() and tuple(old_grid) == tuple(new_grid):
         return pos_embed
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     dim = grid.shape[-1]
