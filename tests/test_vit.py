@@ -138,6 +138,9 @@ def test_checkpoint_loading_stays_strict(tmp_path):
     paddle.save(state, str(tmp_path / 'bad.pdparams'))
     with pytest.raises(ValueError, match=r'missing: norm\.bias'):
         load_model_weights(_tiny('vit_tiny_patch16_224', img_size=48), str(tmp_path / 'bad.pdparams'))
+    paddle.save(_tiny('vit_tiny_patch16_224').state_dict(), str(tmp_path / 'vit.pdparams'))
+    with pytest.raises(ValueError, match=r'missing: dist_token'):  # not mistaken for another grid size
+        load_model_weights(_tiny('deit_tiny_distilled_patch16_224'), str(tmp_path / 'vit.pdparams'))
 
 
 def test_other_input_size_resamples_at_run_time():

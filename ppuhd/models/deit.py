@@ -14,7 +14,6 @@ softmax outputs are added, the code averages logits).
 from typing import Dict, Optional, Sequence, Set, Tuple, Union
 
 import paddle
-import paddle.nn as nn
 
 from ..registry import MODELS
 from .vit import IMAGENET_MEAN, IMAGENET_STD, VisionTransformer, build_vit

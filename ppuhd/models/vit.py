@@ -148,6 +148,9 @@ class VisionTransformer(nn.Layer):
         src = state.get('pos_embed')
         if src is None or tuple(src.shape) == tuple(self.pos_embed.shape):
             return state
+        side = int(round((src.shape[1] - self.num_prefix_tokens) ** 0.5))
+        if side * side != src.shape[1] - self.num_prefix_tokens:
+            return state  # not this model's token layout (e.g. no dist token): the strict check reports it
         if not isinstance(src, paddle.Tensor):
             src = paddle.to_tensor(np.asarray(src))
         return dict(state, pos_embed=resample_pos_embed(src, self.patch_embed.grid_size, self.num_prefix_tokens,
