@@ -202,19 +202,60 @@ VIT_SIZES = dict(tiny=dict(embed_dim=192, depth=12, num_heads=3), small=dict(emb
                  base=dict(embed_dim=768, depth=12, num_heads=12), large=dict(embed_dim=1024, depth=24, num_heads=16))
 
 
-def _register_vit(size: str, patch: int, img: int) -> None:
-    name = f'vit_{size}_patch{patch}_{img}'
-
-    def create(**kwargs) -> VisionTransformer:
-        return build_vit(VisionTransformer, dict(VIT_SIZES[size], patch_size=patch, img_size=img),
-                         VIT_224 if img == 224 else VIT_384, kwargs)
-
-    create.__name__ = create.__qualname__ = name
-    create.__doc__ = f'ViT-{size} /{patch} at {img} (timm ``{name}``); kwargs override ``VisionTransformer`` args.'
-    MODELS.register(create, name)
+def _create(size: str, patch: int, img: int, kwargs: Dict) -> VisionTransformer:
+    return build_vit(VisionTransformer, dict(VIT_SIZES[size], patch_size=patch, img_size=img),
+                     VIT_224 if img == 224 else VIT_384, kwargs)
 
 
-for _size in VIT_SIZES:
-    for _img in (224, 384):
-        _register_vit(_size, 16, _img)
-_register_vit('base', 32, 384)
+@MODELS.register()
+def vit_tiny_patch16_224(**kwargs) -> VisionTransformer:
+    """ViT-Ti/16 (5.7M params) (timm ``vit_tiny_patch16_224``); kwargs override ``VisionTransformer`` args."""
+    return _create('tiny', 16, 224, kwargs)
+
+
+@MODELS.register()
+def vit_small_patch16_224(**kwargs) -> VisionTransformer:
+    """ViT-S/16 (22.1M params) (timm ``vit_small_patch16_224``)."""
+    return _create('small', 16, 224, kwargs)
+
+
+@MODELS.register()
+def vit_base_patch16_224(**kwargs) -> VisionTransformer:
+    """ViT-B/16 (86.6M params) (timm ``vit_base_patch16_224``)."""
+    return _create('base', 16, 224, kwargs)
+
+
+@MODELS.register()
+def vit_large_patch16_224(**kwargs) -> VisionTransformer:
+    """ViT-L/16 (304.3M params) (timm ``vit_large_patch16_224``)."""
+    return _create('large', 16, 224, kwargs)
+
+
+@MODELS.register()
+def vit_tiny_patch16_384(**kwargs) -> VisionTransformer:
+    """ViT-Ti/16 at 384 (timm ``vit_tiny_patch16_384``)."""
+    return _create('tiny', 16, 384, kwargs)
+
+
+@MODELS.register()
+def vit_small_patch16_384(**kwargs) -> VisionTransformer:
+    """ViT-S/16 at 384 (timm ``vit_small_patch16_384``)."""
+    return _create('small', 16, 384, kwargs)
+
+
+@MODELS.register()
+def vit_base_patch16_384(**kwargs) -> VisionTransformer:
+    """ViT-B/16 at 384 (timm ``vit_base_patch16_384``)."""
+    return _create('base', 16, 384, kwargs)
+
+
+@MODELS.register()
+def vit_large_patch16_384(**kwargs) -> VisionTransformer:
+    """ViT-L/16 at 384 (timm ``vit_large_patch16_384``)."""
+    return _create('large', 16, 384, kwargs)
+
+
+@MODELS.register()
+def vit_base_patch32_384(**kwargs) -> VisionTransformer:
+    """ViT-B/32 at 384 (timm ``vit_base_patch32_384``)."""
+    return _create('base', 32, 384, kwargs)
