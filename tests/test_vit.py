@@ -154,6 +154,11 @@ def test_other_input_size_resamples_at_run_time():
     assert paddle.allclose(model(x), other(x), atol=1e-5)
 
 
+def test_input_not_a_multiple_of_the_patch_is_refused():
+    with pytest.raises(ValueError, match='not a multiple of the patch size 16x16'):
+        _tiny('vit_tiny_patch16_224')(paddle.randn([1, 3, 40, 32]))
+
+
 def test_resample_pos_embed_properties():
     pos = paddle.randn([1, 1 + 16, 8])
     assert resample_pos_embed(pos, (4, 4), 1) is pos

@@ -1,6 +1,7 @@
 """Image to patch tokens (timm ``layers/patch_embed.py``)."""
 from typing import Tuple
 
+import paddle
 import paddle.nn as nn
 
 from .helpers import to_2tuple
@@ -28,6 +29,10 @@ class PatchEmbed(nn.Layer):
         self.proj = nn.Conv2D(in_chans, embed_dim, self.patch_size, stride=self.patch_size)
 
     def forward(self, x) -> Tuple:
+        if paddle.in_dynamic_mode() and (x.shape[2] % self.patch_size[0] or x.shape[3] % self.patch_size[1]):
+            # as timm's PatchEmbed: a partial patch would be silently dropped by the strided conv
+            raise ValueError(f'Input size {x.shape[2]}x{x.shape[3]} is not a multiple of the patch size '
+                             f'{self.patch_size[0]}x{self.patch_size[1]}: resize or crop the input')
         x = self.proj(x)
         grid = (x.shape[2], x.shape[3])
         return x.flatten(2).transpose([0, 2, 1]), grid
