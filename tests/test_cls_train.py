@@ -36,7 +36,8 @@ def tiny_cls(tmp_path_factory):
             for k in range(n):
                 img = 0.3 + 0.2 * np.sin(6 * xx + rng.uniform(0, 6))[..., None] * np.ones(3)
                 img[..., c % 3] += 0.4 if c < 3 else -0.2
-                Image.fromarray((np.clip(img, 0, 1) * 255).astype('uint8')).save(root / split / f'class{c}' / f'{k}.png')
+                pixels = (np.clip(img, 0, 1) * 255).astype('uint8')
+                Image.fromarray(pixels).save(root / split / f'class{c}' / f'{k}.png')
     paddle.seed(0)
     teacher = ppuhd.create_model('regnety_002', num_classes=4, img_size=32)
     paddle.save(teacher.state_dict(), str(root / 'teacher.pdparams'))

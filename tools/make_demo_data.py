@@ -3,7 +3,8 @@
     python tools/make_demo_data.py [--output data/demo] [--seed 0] [--force]
     python tools/make_demo_data.py --task classification [--output data/demo_cls]
 
-See ppuhd/data/demo.py (enhancement) and ppuhd/data/demo_cls.py (classification) for the recipes. A folder that already holds a matching build is left alone.
+See ppuhd/data/demo.py (enhancement) and ppuhd/data/demo_cls.py (classification) for the recipes.
+A folder that already holds a matching build is left alone.
 """
 import argparse
 import os
@@ -13,7 +14,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
 
-from ppuhd.data import ImageFolderDataset, PairedImageDataset, build_demo_cls_dataset, build_demo_dataset  # noqa: E402,E501
+from ppuhd.data import (ImageFolderDataset, PairedImageDataset, build_demo_cls_dataset,  # noqa: E402
+                        build_demo_dataset)
 from ppuhd.metrics import psnr  # noqa: E402
 from ppuhd.utils import cli  # noqa: E402
 from ppuhd.utils.logger import get_logger  # noqa: E402
@@ -24,7 +26,8 @@ def main(argv=None) -> int:
     parser.add_argument('--task', choices=('enhancement', 'classification'), default='enhancement',
                         help='which demo dataset to build')
     parser.add_argument('--output', default=None,
-                        help='dataset root to create (default data/demo, UHD-LL layout; data/demo_cls for classification)')
+                        help='dataset root to create (default: data/demo, UHD-LL layout; data/demo_cls for '
+                             'classification)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the crops, exposures and noise')
     parser.add_argument('--force', action='store_true', help='rebuild even if a matching build exists')
     args = parser.parse_args(argv)

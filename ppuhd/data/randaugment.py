@@ -30,7 +30,8 @@ def _solarize_add(img: Image.Image, add: int, thresh: int = 128) -> Image.Image:
 
 def _posterize(img: Image.Image, bits: int, hp: dict) -> Image.Image:
     """Keep the top ``bits`` bits. timm calls ImageOps.posterize, whose bits=0 (magnitude 10 of
-    PosterizeIncreasing) gave a black image in the Pillow of its time; Pillow >= 11 rejects 0, so the lut is explicit."""
+    PosterizeIncreasing) gave a black image in the Pillow of its time; recent Pillow rejects 0,
+    so the lut is explicit."""
     if bits >= 8:
         return img
     mask = ~(2 ** (8 - max(bits, 0)) - 1) & 0xFF
