@@ -115,3 +115,16 @@ def test_nonfinite_loss_guard_stops_with_clear_error(tiny_uhdll, tmp_path):
     assert proc.returncode == 2
     assert 'NaN/Inf' in proc.stderr and 'consecutive' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_image_unreadable_during_training_fails_naming_it(tiny_uhdll, tmp_path):
+    # Paddle's DataLoader(num_workers=0) hangs when the dataset raises; ours must exit with the file's name
+    import shutil
+    data = tmp_path / 'data'
+    shutil.copytree(tiny_uhdll, data)
+    broken = data / 'training_set' / 'gt' / 'img003.png'
+    broken.write_bytes(broken.read_bytes()[:60])  # the header still parses, the pixels do not decode
+    proc = subprocess.run([sys.executable, TRAIN, *_train_args(str(data), tmp_path / 'out')], capture_output=True,
+                          text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120)
+    assert proc.returncode != 0
+    assert 'img003.png' in proc.stderr

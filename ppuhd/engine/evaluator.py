@@ -5,6 +5,7 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
+from ..data.loader import MainThreadLoader
 from ..metrics import compute_metrics
 from ..utils.dist import all_reduce_sum, is_main_process, rank, world_size
 
@@ -74,11 +75,11 @@ def _evaluate_batched(task, dataset, metric_cfg, progress, batch_size) -> Dict[s
     metric_cfg = {k: v for k, v in metric_cfg.items() if v is not None}
     was_training = task.training
     task.eval()
-    shard = paddle.io.Subset(dataset, list(range(rank(), len(dataset), world_size())))
+    shard = list(range(rank(), len(dataset), world_size()))
     names = sorted(metric_cfg)
     sums = np.zeros(len(names) + 1)
     if len(shard):  # a rank without samples still takes part in the all-reduce
-        loader = paddle.io.DataLoader(shard, batch_size=batch_size, shuffle=False, drop_last=False)
+        loader = MainThreadLoader(dataset, [shard[i:i + batch_size] for i in range(0, len(shard), batch_size)])
         for batch in tqdm(loader, desc='eval', disable=not (progress and is_main_process()), leave=False):
             values = task.metric_sums(batch, metric_cfg)
             sums += np.array([values[n] for n in names] + [values['count']])

@@ -22,6 +22,7 @@ from .amp import Amp
 from .ema import ModelEMA
 from .evaluator import evaluate
 from .optim import build_lr_scheduler, build_optimizer, scaled_lr
+from ..data.loader import build_loader
 from ..data.samplers import ResumableBatchSampler
 
 
@@ -141,13 +142,12 @@ class Trainer:
     def _due(self, interval: Optional[int]) -> bool:
         return bool(interval) and (self.iter % interval == 0 or self.iter == self.total_iters)
 
-    def _train_loader(self) -> paddle.io.DataLoader:
+    def _train_loader(self):
         sampler = ResumableBatchSampler(len(self.train_set), self.batch_size, self.total_iters * self.accum,
                                         start_step=self.iter * self.accum, seed=self.cfg.get('seed', 0),
                                         world_size=dist.world_size(), rank=dist.rank(),
                                         repeats=self.cfg['data'].get('repeated_aug', 1))
-        return paddle.io.DataLoader(self.train_set, batch_sampler=sampler,
-                                    num_workers=self.cfg['data'].get('num_workers', 0))
+        return build_loader(self.train_set, sampler, self.cfg['data'].get('num_workers', 0))
 
     def _step(self, micro_batches) -> Optional[Dict[str, float]]:
         """One optimizer step over ``accum`` micro-batches; None when the loss was not finite."""
