@@ -17,7 +17,8 @@ import paddle.nn.functional as F
 
 from ..inference.padding import crop_to, pad_to_multiple
 from ..registry import MODELS
-from .layers import amplitude_phase, pixel_shuffle, pixel_unshuffle, polar_to_complex, rfft2, torch_default_init_
+from .layers import (amplitude_phase, irfft2, pixel_shuffle, pixel_unshuffle, polar_to_complex, resize_bilinear, rfft2,
+                     spatial_size, torch_default_init_)
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1) -> nn.Conv2D:
@@ -162,10 +163,9 @@ class ProcessBlock(nn.Layer):
         self.cat = _conv(2 * nc, nc, 1)
 
     def forward(self, x, *guide):
-        h, w = x.shape[2], x.shape[3]
         spec = rfft2(x)
         spa = self.spatial_process(x)
-        fre = paddle.fft.irfft2(self.frequency_process(spec, *guide), s=(h, w), norm='backward')
+        fre = irfft2(self.frequency_process(spec, *guide), spatial_size(x))
         return self.cat(paddle.concat([spa, fre], axis=1)) + x
 
 
@@ -197,7 +197,7 @@ class LowNet(nn.Layer):
 
     @staticmethod
     def _up_cat(x, skip):
-        x = F.interpolate(x, size=skip.shape[2:], mode='bilinear', align_corners=False)
+        x = resize_bilinear(x, spatial_size(skip))
         return paddle.concat([x, skip], axis=1)
 
     def forward(self, x):
@@ -239,11 +239,33 @@ class HighNet(nn.Layer):
         for block in self.extra:
             feat = block(feat)
         xout = self.convout(pixel_shuffle(feat, self.factor))
-        y_up = F.interpolate(y_down, scale_factor=self.factor, mode='bilinear', align_corners=False)
+        h, w = spatial_size(y_down)
+        y_up = resize_bilinear(y_down, (h * self.factor, w * self.factor))
         y = self.trans(paddle.concat([y_up, xout], axis=1))
         for conv in self.refine:
             y = conv(y)
         return self.con_temp3(y)
+
+
+def _pad_index(size: paddle.Tensor, pad: paddle.Tensor, replicate: paddle.Tensor) -> paddle.Tensor:
+    """Source rows of a bottom pad by ``pad``: reflect (no edge repeat), or the last row when ``replicate``."""
+    index = paddle.arange(size + pad)
+    beyond = paddle.where(replicate, paddle.full_like(index, 1) * (size - 1), 2 * (size - 1) - index)
+    return paddle.where(index < size, index, beyond)
+
+
+def _graph_pad(x: paddle.Tensor, multiple: int):
+    """``pad_to_multiple`` for a graph with dynamic H and W: the pad amounts are tensors there.
+
+    Gathers the padded rows and columns so neither the amounts nor the
+    reflect -> replicate fallback of tiny images needs Python control flow;
+    the values are those of ``pad_to_multiple``.
+    """
+    h, w = spatial_size(x)
+    pad_h, pad_w = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
+    replicate = paddle.logical_or(pad_h >= h, pad_w >= w)
+    x = paddle.gather(x, _pad_index(h, pad_h, replicate), axis=2)
+    return paddle.gather(x, _pad_index(w, pad_w, replicate), axis=3), (h, w)
 
 
 class UHDFour(nn.Layer):
@@ -273,9 +295,9 @@ class UHDFour(nn.Layer):
 
     def forward(self, x) -> Tuple[paddle.Tensor, paddle.Tensor]:
         # any size: reflect-pad to a multiple of ``factor`` (a no-op for training crops), crop back
-        x, (h, w) = pad_to_multiple(x, self.factor)
-        feat = F.interpolate(self.extract(x), scale_factor=1.0 / self.factor, mode='bilinear',
-                             align_corners=False)
+        x, (h, w) = pad_to_multiple(x, self.factor) if paddle.in_dynamic_mode() else _graph_pad(x, self.factor)
+        h_pad, w_pad = spatial_size(x)
+        feat = resize_bilinear(self.extract(x), (h_pad // self.factor, w_pad // self.factor))
         y_down, amp, pha = self.lownet(feat)
         y = self.highnet(x, y_down, amp, pha)
         return crop_to(y, (h, w)), crop_to(y_down, (-(-h // self.factor), -(-w // self.factor)))

@@ -3,6 +3,8 @@ from typing import Tuple
 
 import paddle
 
+from .dynamic import Dim, spatial_size
+
 
 def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
     """|X| and angle(X) of a complex spectrum, with PyTorch's values and gradients.
@@ -37,13 +39,36 @@ def rfft2(x: paddle.Tensor) -> paddle.Tensor:
     gives at every power-of-two size (all of the official 512x512 training).
     """
     spec = paddle.fft.rfft2(x, norm='backward')
-    h, w = x.shape[-2], x.shape[-1]
+    h, w = spatial_size(x)
     rows, cols = paddle.arange(h), paddle.arange(w // 2 + 1)
     real_rows = paddle.logical_or(rows == 0, rows * 2 == h).unsqueeze(1)
     real_cols = paddle.logical_or(cols == 0, cols * 2 == w).unsqueeze(0)
     keep_imag = paddle.logical_not(paddle.logical_and(real_rows, real_cols)).astype(x.dtype)
     # imag * 0 may be -0.0; amplitude_phase maps it to +0.0.
     return paddle.complex(paddle.real(spec), paddle.imag(spec) * keep_imag)
+
+
+def irfft2(spec: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
+    """``paddle.fft.irfft2(spec, s=size, norm='backward')``, also inside a graph with dynamic H and W.
+
+    Dygraph calls ``irfft2`` itself. A static graph cannot: ``s`` must be ints
+    there ("FFT sizes contains invalid value"), and without ``s`` the output
+    width is 2 * (bins - 1), wrong for odd W (UHDFour's LowNet runs at W/8,
+    W/16, W/32, odd for e.g. W = 40). So the graph does the same transform
+    in full: an inverse FFT over H, then the half spectrum over W is extended
+    Hermitian-symmetrically to W bins, inverse-transformed, and its real part
+    taken. That is exactly what a complex-to-real transform computes (it uses
+    only the real part of the DC and, for even W, Nyquist bins), so the two
+    agree to float round-off (~1e-7 relative).
+    """
+    if paddle.in_dynamic_mode():
+        return paddle.fft.irfft2(spec, s=tuple(size), norm='backward')
+    w = size[1]
+    cols = paddle.fft.ifft(spec, axis=-2, norm='backward')
+    # bins 1 .. W - W//2 - 1 (all but DC and the even-W Nyquist bin) reappear conjugated, reversed
+    mirrored = paddle.conj(paddle.flip(cols[..., 1:w - w // 2], axis=[-1]))
+    full = paddle.concat([cols, mirrored], axis=-1)
+    return paddle.real(paddle.fft.ifft(full, axis=-1, norm='backward'))
 
 
 def polar_to_complex(mag: paddle.Tensor, pha: paddle.Tensor) -> paddle.Tensor:
