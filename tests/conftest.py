@@ -44,3 +44,18 @@ def tiny_overrides(data_root, out_dir, iters=6, interval=3):
 
 
 DEMO_CFG = os.path.join(ROOT, 'configs', 'uhdfour', 'uhdfour_demo.yml')
+
+
+@pytest.fixture(scope='session')
+def uhdfour_export(tmp_path_factory):
+    """UHDFour with seeded random weights exported once per session: (export dir, weights path)."""
+    import paddle
+    import ppuhd
+    from ppuhd.config import get_config
+    from ppuhd.engine.export import export_model
+    root = tmp_path_factory.mktemp('uhdfour_export')
+    paddle.seed(0)
+    weights = str(root / 'uhdfour.pdparams')
+    paddle.save(ppuhd.create_model('uhdfour').state_dict(), weights)
+    export_model(get_config(DEMO_CFG), weights, str(root / 'model'))
+    return str(root / 'model'), weights
