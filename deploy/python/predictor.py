@@ -150,7 +150,8 @@ class _PaddleRunner:
 
 class _OnnxRunner:
     def __init__(self, model_dir: str, cfg: dict, opts: RunOptions):
-        if 'onnx_file' not in cfg:
+        path = os.path.join(model_dir, cfg.get('onnx_file', 'model.onnx'))
+        if not os.path.isfile(path):
             raise DeployError(f'{model_dir} has no ONNX model: export with tools/export.py --onnx')
         try:
             import onnxruntime as ort
@@ -160,7 +161,7 @@ class _OnnxRunner:
         so.intra_op_num_threads = opts.threads
         so.inter_op_num_threads = 1
         providers = ['CUDAExecutionProvider'] if opts.device == 'gpu' else ['CPUExecutionProvider']
-        self.session = ort.InferenceSession(os.path.join(model_dir, cfg['onnx_file']), so, providers=providers)
+        self.session = ort.InferenceSession(path, so, providers=providers)
         self.name = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
