@@ -31,7 +31,8 @@ def _source_rows(in_size: paddle.Tensor, out_size: Dim):
 
 def _lerp_axis(x: paddle.Tensor, out_size: Dim, axis: int) -> paddle.Tensor:
     low, high, frac = _source_rows(paddle.shape(x)[axis], out_size)
-    frac = frac.reshape([-1, 1] if axis == 2 else [1, -1])
+    # rank 4: oneDNN runs a rank-2 x rank-4 broadcast through a very slow path
+    frac = frac.reshape([1, 1, -1, 1] if axis == 2 else [1, 1, 1, -1])
     return paddle.gather(x, low, axis=axis) * (1 - frac) + paddle.gather(x, high, axis=axis) * frac
 
 
