@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 MODELS = {'uhdfour': 'configs/uhdfour/uhdfour_uhdll.yml'}
 SIZES = {'512': (512, 512), '1080p': (1080, 1920), '4k': (2160, 3840)}
 DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k']
-BACKENDS = ('dygraph', 'infer_fp32', 'infer_bf16', 'onnx', 'peer')
+# infer_plain: Paddle Inference fp32 without oneDNN (plain kernels; much lower peak memory on Paddle 3.3.1)
+BACKENDS = ('dygraph', 'infer_fp32', 'infer_bf16', 'infer_plain', 'onnx', 'peer')
 
 
 def _input(spec: dict) -> np.ndarray:
@@ -55,7 +56,9 @@ def _infer_runner(spec: dict):
     from predictor import Predictor, RunOptions
     backend = 'onnx' if spec['backend'] == 'onnx' else 'paddle'
     precision = 'bf16' if spec['backend'] == 'infer_bf16' else 'fp32'
-    return Predictor(spec['model_dir'], RunOptions(threads=spec['threads'], precision=precision, backend=backend)).run
+    opts = RunOptions(threads=spec['threads'], precision=precision, backend=backend,
+                      onednn=spec['backend'] != 'infer_plain')
+    return Predictor(spec['model_dir'], opts).run
 
 
 def _peer_runner(spec: dict):
@@ -162,7 +165,7 @@ def _ratios(results: list) -> list:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--cases', default=','.join(DEFAULT_CASES), help='model@size list; sizes: ' + ', '.join(SIZES))
-    p.add_argument('--backends', default='dygraph,infer_fp32,infer_bf16,onnx', help=', '.join(BACKENDS))
+    p.add_argument('--backends', default='dygraph,infer_fp32,infer_bf16,infer_plain,onnx', help=', '.join(BACKENDS))
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1)
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=3)
