@@ -1,10 +1,13 @@
 """Convert official PyTorch weights to a Paddle ``.pdparams`` of the matching ppuhd model.
 
     python tools/convert_weights.py --arch uhdfour --src UHDFour_UHD.pth --dst weights/uhdfour_uhdll.pdparams
+    python tools/convert_weights.py --arch deit_small_distilled_patch16_224 \
+        --src deit_small_distilled_patch16_224-649709d9.pth --dst pretrained/deit_small_distilled_patch16_224.pdparams
     python tools/convert_weights.py --list
 
-``--src`` may be a torch checkpoint (.pth/.pt/.tar/.ckpt/.bin, needs torch) or an
-``np.savez`` archive of the same names (.npz, no torch needed). The result is
+``--src`` may be a torch checkpoint (.pth/.pt/.tar/.ckpt/.bin, needs torch), an
+``np.savez`` archive of the same names (.npz, no torch needed), a .safetensors file
+(timm's hub weights, needs safetensors) or a Paddle .pdparams (e.g. PaddleClas DeiT/ViT). The result is
 validated strictly: every missing, unexpected or mis-shaped tensor is an error.
 """
 import argparse
@@ -23,7 +26,7 @@ from ppuhd.utils.fileio import atomic_save  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--arch', choices=sorted(CONVERTERS), help='target architecture')
-    parser.add_argument('--src', help='official checkpoint (.pth/.pt/... or .npz)')
+    parser.add_argument('--src', help='official checkpoint (.pth/.pt/..., .npz, .safetensors or .pdparams)')
     parser.add_argument('--dst', help='output .pdparams')
     parser.add_argument('--trust-pickle', action='store_true',
                         help='let torch unpickle arbitrary objects (only for files you trust)')

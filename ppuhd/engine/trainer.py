@@ -47,6 +47,8 @@ def load_model_weights(model: paddle.nn.Layer, path: str) -> None:
         raise FileNotFoundError(f'Model weights not found: {path} (convert official weights with '
                                 f'tools/convert_weights.py, or give a best_model.pdparams of a run)')
     state = paddle.load(path)
+    if hasattr(model, 'adapt_state_dict'):  # e.g. ViT resamples a pos_embed of another grid
+        state = model.adapt_state_dict(state)
     problems = describe_mismatch(state, {k: v.shape for k, v in model.state_dict().items()})
     if problems:
         raise ValueError(f'{path} does not match the model: {problems}')

@@ -93,16 +93,38 @@ def load_npz(path: str) -> StateDict:
         return {k: data[k] for k in data.files}
 
 
+def load_pdparams(path: str) -> StateDict:
+    """Read a Paddle ``.pdparams`` (e.g. a PaddleClas release) as ``{name: numpy array}``."""
+    import paddle
+    state = unwrap_state_dict(paddle.load(path, return_numpy=True))
+    return {k: np.asarray(v) for k, v in state.items()}
+
+
+def load_safetensors(path: str) -> StateDict:
+    """Read a ``.safetensors`` file (timm's hub weights) with numpy only; needs the safetensors package."""
+    try:
+        from safetensors.numpy import load_file
+    except ImportError as err:
+        raise ImportError(f'Reading {path} needs the safetensors package: `pip install safetensors`') from err
+    return load_file(path)
+
+
 def load_checkpoint(path: str, trust_pickle: bool = False) -> StateDict:
-    """Load ``path`` by extension: ``.npz`` with numpy, torch formats with torch."""
+    """Load ``path`` by extension: ``.npz`` with numpy, ``.pdparams`` with Paddle, ``.safetensors``
+    with safetensors, torch formats with torch."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint not found: {path}')
     ext = os.path.splitext(path)[1].lower()
     if ext == '.npz':
         return load_npz(path)
+    if ext == '.pdparams':
+        return load_pdparams(path)
+    if ext == '.safetensors':
+        return load_safetensors(path)
     if ext in TORCH_EXTENSIONS:
         return load_torch_checkpoint(path, trust_pickle)
-    raise ValueError(f"Unknown checkpoint extension '{ext}' of {path}: use .npz or one of {TORCH_EXTENSIONS}")
+    raise ValueError(f"Unknown checkpoint extension '{ext}' of {path}: use .npz, .pdparams, .safetensors or one of "
+                     f"{TORCH_EXTENSIONS}")
 
 
 def strip_prefix(state: StateDict, prefix: str) -> StateDict:
@@ -121,6 +143,11 @@ def check_and_build(converted: StateDict, expected: Shapes) -> StateDict:
         raise ValueError('Converted weights do not match the target:\n' + problems)
     # Paddle models here are float32; an fp16/fp64 source is cast rather than loaded as-is.
     return {k: np.ascontiguousarray(converted[k], dtype=np.float32) for k in expected}
+
+
+def _shorten(names: List[str], keep: int = 6) -> str:
+    more = f', ... ({len(names) - keep} more)' if len(names) > keep else ''
+    return ', '.join(names[:keep]) + more
 
 
 @dataclass
@@ -145,7 +172,7 @@ class ConversionReport:
         by_reason: Dict[str, List[str]] = {}
         for module, reason in self.dropped.items():
             by_reason.setdefault(reason, []).append(module)
-        lines += [f'  {len(modules)} x {reason}: {", ".join(modules)}' for reason, modules in by_reason.items()]
+        lines += [f'  {len(modules)} x {reason}: {_shorten(modules)}' for reason, modules in by_reason.items()]
         return '\n'.join(lines)
 
 
@@ -158,7 +185,8 @@ def expected_shapes(arch: str) -> Shapes:
 
 
 def _under(key: str, modules) -> bool:
-    return any(key.startswith(module + '.') for module in modules)
+    # a dropped entry is a module prefix, or a single key (e.g. BatchNorm's num_batches_tracked)
+    return any(key == module or key.startswith(module + '.') for module in modules)
 
 
 def convert_state_dict(arch: str, state: StateDict) -> Tuple[StateDict, ConversionReport]:

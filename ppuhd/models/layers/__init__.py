@@ -6,3 +6,13 @@ from .init import torch_default_init_
 
 __all__ = ['pixel_shuffle', 'pixel_unshuffle', 'amplitude_phase', 'polar_to_complex', 'rfft2', 'irfft2',
            'spatial_size', 'resize_bilinear', 'torch_default_init_']
+from .attention import Attention
+from .drop import DropPath, drop_path
+from .helpers import to_2tuple
+from .mlp import Mlp
+from .patch_embed import PatchEmbed
+from .pos_embed import antialias_bicubic_matrix, resample_pos_embed, resize_grid
+from .weight_init import init_vit_weights_, trunc_normal_
+
+__all__ += ['Attention', 'DropPath', 'drop_path', 'to_2tuple', 'Mlp', 'PatchEmbed', 'antialias_bicubic_matrix',
+            'resample_pos_embed', 'resize_grid', 'init_vit_weights_', 'trunc_normal_']
