@@ -35,15 +35,15 @@ def task_kind(task) -> str:
 
 
 def _classifier_size(cfg: dict, model) -> List[int]:
-    size = cfg.get('export', {}).get('input_size') or getattr(model, 'pretrained_cfg', {}).get('input_size', [])[-2:]
+    size = cfg.get('export', {}).get('input_size') or list(getattr(model, 'pretrained_cfg', {}).get('input_size', []))[-2:]
     if len(size or []) != 2:
         raise KeyError("export.input_size: set [H, W] in the config (the model has no pretrained_cfg.input_size)")
     return [int(s) for s in size]
 
 
-def input_spec(cfg: dict, task, kind: str) -> paddle.static.InputSpec:
+def input_spec(cfg: dict, model, kind: str) -> paddle.static.InputSpec:
     """Dynamic batch; dynamic H and W for enhancement, the model's input size for classifiers."""
-    h, w = (None, None) if kind == 'enhancement' else _classifier_size(cfg, task.model)
+    h, w = (None, None) if kind == 'enhancement' else _classifier_size(cfg, model)
     return paddle.static.InputSpec([None, 3, h, w], 'float32', 'x')
 
 
@@ -74,9 +74,9 @@ def _enhancement_cfg(cfg: dict, task) -> Dict[str, Any]:
     }
 
 
-def _classification_cfg(cfg: dict, task, softmax: bool) -> Dict[str, Any]:
-    model_cfg = dict(getattr(task.model, 'pretrained_cfg', {}))
-    h, w = _classifier_size(cfg, task.model)
+def _classification_cfg(cfg: dict, model, softmax: bool) -> Dict[str, Any]:
+    model_cfg = dict(getattr(model, 'pretrained_cfg', {}))
+    h, w = _classifier_size(cfg, model)
     crop_pct = float(model_cfg.get('crop_pct', 0.875))
     return {
         'preprocess': {'channel_order': 'RGB', 'layout': 'NCHW', 'scale': 1 / 255.0,
@@ -84,7 +84,7 @@ def _classification_cfg(cfg: dict, task, softmax: bool) -> Dict[str, Any]:
                        'std': list(model_cfg.get('std', (0.229, 0.224, 0.225))),
                        'resize_short': int(round(min(h, w) / crop_pct)), 'crop_size': [h, w],
                        'interpolation': model_cfg.get('interpolation', 'bicubic')},
-        'num_classes': int(task.model.num_classes),
+        'num_classes': int(model.num_classes),
         'class_names': cfg.get('deploy', {}).get('class_names'),
         'output': {'name': 'probabilities' if softmax else 'logits',
                    'meaning': f"[batch, num_classes] {'softmax probabilities' if softmax else 'logits'}"},
@@ -95,7 +95,7 @@ def _classification_cfg(cfg: dict, task, softmax: bool) -> Dict[str, Any]:
 def build_infer_cfg(cfg: dict, task, softmax: bool = False) -> Dict[str, Any]:
     """The deploy description written next to the exported model."""
     kind = task_kind(task)
-    body = _enhancement_cfg(cfg, task) if kind == 'enhancement' else _classification_cfg(cfg, task, softmax)
+    body = _enhancement_cfg(cfg, task) if kind == 'enhancement' else _classification_cfg(cfg, task.model, softmax)
     return {'model': cfg['model']['type'], 'task': kind, 'model_file': f'{MODEL_NAME}.json',
             'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'}, **body}
 
@@ -131,6 +131,20 @@ def export_onnx(output_dir: str, opset: int = 17) -> str:
     return dst
 
 
+def save_inference(layer: paddle.nn.Layer, spec: paddle.static.InputSpec, infer_cfg: Dict[str, Any],
+                   output_dir: str, onnx: bool = False) -> Dict[str, Any]:
+    """Trace ``layer`` with ``spec``, save it and ``infer_cfg.yml`` (and ``model.onnx``) to ``output_dir``."""
+    layer.eval()
+    static = paddle.jit.to_static(layer, input_spec=[spec], full_graph=True)
+    os.makedirs(output_dir, exist_ok=True)
+    paddle.jit.save(static, os.path.join(output_dir, MODEL_NAME))
+    _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
+    if onnx:
+        infer_cfg['onnx_file'] = os.path.basename(export_onnx(output_dir))
+        _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
+    return infer_cfg
+
+
 def export_model(cfg: dict, weights: Optional[str], output_dir: str, softmax: bool = False,
                  onnx: bool = False) -> Dict[str, Any]:
     """Export ``cfg``'s task with ``weights`` to ``output_dir``; returns the infer_cfg written.
@@ -147,13 +161,37 @@ def export_model(cfg: dict, weights: Optional[str], output_dir: str, softmax: bo
     task = build_task(cfg, inference=True)
     task.eval()
     infer_cfg = build_infer_cfg(cfg, task, softmax)
-    layer = _export_layer(task, softmax)
-    layer.eval()
-    static = paddle.jit.to_static(layer, input_spec=[input_spec(cfg, task, infer_cfg['task'])], full_graph=True)
-    os.makedirs(output_dir, exist_ok=True)
-    paddle.jit.save(static, os.path.join(output_dir, MODEL_NAME))
-    _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
-    if onnx:
-        infer_cfg['onnx_file'] = os.path.basename(export_onnx(output_dir))
-        _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
-    return infer_cfg
+    spec = input_spec(cfg, task.model, infer_cfg['task'])
+    return save_inference(_export_layer(task, softmax), spec, infer_cfg, output_dir, onnx)
+
+
+class _Probabilities(paddle.nn.Layer):
+    """Softmax over the classifier's logits."""
+
+    def __init__(self, model: paddle.nn.Layer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return paddle.nn.functional.softmax(self.model(x), axis=-1)
+
+
+def export_classifier(model: paddle.nn.Layer, name: str, output_dir: str, softmax: bool = False,
+                      onnx: bool = False, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Export a bare classifier (a registered model with ``num_classes`` and ``pretrained_cfg``), no Task needed.
+
+    Args:
+        model: the classifier, weights loaded.
+        name: its registered name, written to infer_cfg.yml.
+        output_dir: output folder.
+        softmax: output probabilities instead of logits.
+        onnx: also write ``model.onnx``.
+        class_names: labels written to infer_cfg.yml.
+    """
+    model.eval()
+    cfg = {'deploy': {'class_names': class_names}}
+    infer_cfg = {'model': name, 'task': 'classification', 'model_file': f'{MODEL_NAME}.json',
+                 'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'},
+                 **_classification_cfg(cfg, model, softmax)}
+    layer = _Probabilities(model) if softmax else model
+    return save_inference(layer, input_spec(cfg, model, 'classification'), infer_cfg, output_dir, onnx)
