@@ -59,3 +59,20 @@ def uhdfour_export(tmp_path_factory):
     paddle.save(ppuhd.create_model('uhdfour').state_dict(), weights)
     export_model(get_config(DEMO_CFG), weights, str(root / 'model'))
     return str(root / 'model'), weights
+
+
+@pytest.fixture(scope='session')
+def deit_export(tmp_path_factory):
+    """A tiny DeiT (64x64 input, 10 classes, seeded) exported once per session, with ONNX when paddle2onnx
+    is installed: (export dir, model)."""
+    import importlib.util
+    import paddle
+    import ppuhd
+    from ppuhd.engine.export import export_classifier
+    paddle.seed(0)
+    model = ppuhd.create_model('deit_tiny_patch16_224', img_size=64, num_classes=10)
+    model.eval()
+    out = str(tmp_path_factory.mktemp('deit_export') / 'model')
+    export_classifier(model, 'deit_tiny_patch16_224', out, onnx=importlib.util.find_spec('paddle2onnx') is not None,
+                      class_names=[f'class{i}' for i in range(10)])
+    return out, model

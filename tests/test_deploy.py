@@ -134,3 +134,30 @@ def test_infer_cli_missing_model_dir(tmp_path):
     cv2.imwrite(str(tmp_path / 'a.png'), _image(32, 32))
     proc = _infer('--model-dir', str(tmp_path / 'nope'), '--input', str(tmp_path), '--output', str(tmp_path / 'o'))
     assert proc.returncode == 2 and 'tools/export.py' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def _classifier_inputs(model_dir):
+    """Three images of other sizes than the 64x64 input (one odd-sized), preprocessed as deployed."""
+    predictor = Predictor(model_dir, RunOptions(threads=1))
+    images = [_image(h, w, seed=h) for h, w in [(64, 64), (80, 120), (97, 71)]]
+    return images, np.stack([predictor.preprocess_classifier(img) for img in images])
+
+
+@pytest.mark.parametrize('backend, precision, tol', [('paddle', 'fp32', 1e-4), ('paddle', 'bf16', 0.05),
+                                                     ('onnx', 'fp32', 1e-4)])
+def test_classifier_predictor_equals_dygraph(deit_export, backend, precision, tol):
+    model_dir, model = deit_export
+    if backend == 'onnx' and not os.path.isfile(os.path.join(model_dir, 'model.onnx')):
+        pytest.skip('paddle2onnx / onnxruntime not installed')
+    if precision == 'bf16' and not cpu_supports_bf16():
+        pytest.skip('this CPU has neither avx512_bf16 nor amx_bf16')
+    images, batch = _classifier_inputs(model_dir)
+    predictor = Predictor(model_dir, RunOptions(threads=1, backend=backend, precision=precision))
+    expected = model(paddle.to_tensor(batch)).numpy()
+    err = np.abs(predictor.classify_batch(images) - expected).max()
+    assert err < tol
+    if precision == 'bf16':
+        assert err > 0  # bf16 kernels really ran
+    top = predictor.classify(images[1], topk=3)
+    assert [t['index'] for t in top] == list(np.argsort(-expected[1])[:3])
+    assert top[0]['label'] == f"class{top[0]['index']}"

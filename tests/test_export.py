@@ -63,3 +63,29 @@ def test_export_cli_onnx_reports_unconvertible_fft(uhdfour_export, tmp_path):
     assert 'cannot convert' in proc.stderr and 'Traceback' not in proc.stderr
     # the Paddle Inference model is complete even though ONNX failed
     assert {'inference.json', 'inference.pdiparams', 'infer_cfg.yml'} <= set(os.listdir(out))
+
+
+def test_classifier_export_dynamic_batch_and_softmax(deit_export, tmp_path):
+    import paddle
+    from ppuhd.engine.export import export_classifier
+    model_dir, model = deit_export
+    with open(os.path.join(model_dir, 'infer_cfg.yml')) as f:
+        cfg = yaml.safe_load(f)
+    assert cfg['task'] == 'classification' and cfg['num_classes'] == 10 and cfg['output']['name'] == 'logits'
+    assert cfg['preprocess']['crop_size'] == [64, 64] and cfg['class_names'][3] == 'class3'
+    assert cfg['dynamic_shapes']['max'] == [32, 3, 64, 64]
+    probs_dir = str(tmp_path / 'probs')
+    assert export_classifier(model, 'deit_tiny_patch16_224', probs_dir, softmax=True)['output']['name'] == 'probabilities'
+    from paddle import inference
+    config = inference.Config(os.path.join(probs_dir, 'inference.json'), os.path.join(probs_dir, 'inference.pdiparams'))
+    config.disable_onednn()
+    predictor = inference.create_predictor(config)
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    for batch in (1, 5):
+        x = np.random.default_rng(batch).random((batch, 3, 64, 64), dtype=np.float32)
+        handle.reshape(list(x.shape))
+        handle.copy_from_cpu(x)
+        predictor.run()
+        probs = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+        expected = paddle.nn.functional.softmax(model(paddle.to_tensor(x)), axis=-1).numpy()
+        assert probs.shape == (batch, 10) and np.abs(probs - expected).max() < 1e-5

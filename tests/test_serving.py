@@ -241,3 +241,30 @@ def test_metrics_report_requests_latency_and_errors(client):
     assert 'ppuhd_request_seconds_bucket{endpoint="enhance",le="0.5"}' in text
     assert 'ppuhd_errors_total{endpoint="enhance",status="413"}' in text
     assert 'ppuhd_busy_slots' in text
+
+
+@pytest.fixture(scope='module')
+def classifier_service(deit_export):
+    server = _Server(create_app(deit_export[0], RunOptions(threads=1), pool_size=1, queue_size=2))
+    yield server.url
+    server.stop()
+
+
+def test_classify_topk_matches_direct_predictor(classifier_service, deit_export):
+    img = _rgb(90, 70, seed=5)
+    r = httpx.post(classifier_service + '/v1/classify', params={'topk': 4}, content=_encode(img, 'JPEG', quality=100))
+    assert r.status_code == 200
+    got = r.json()['topk']
+    direct = Predictor(deit_export[0], RunOptions(threads=1))
+    expected = direct.classify(np.asarray(Image.open(io.BytesIO(_encode(img, 'JPEG', quality=100)))), topk=4)
+    assert [t['index'] for t in got] == [t['index'] for t in expected]
+    assert np.allclose([t['score'] for t in got], [t['score'] for t in expected], atol=1e-5)
+    assert got[0]['label'].startswith('class')
+
+
+def test_classifier_service_refuses_bad_topk_and_enhance(classifier_service):
+    assert httpx.post(classifier_service + '/v1/classify', params={'topk': 0},
+                      content=_encode(_rgb())).status_code == 400
+    r = httpx.post(classifier_service + '/v1/enhance', content=_encode(_rgb()))
+    assert r.status_code == 404 and 'classification model' in r.json()['error']
+    assert httpx.get(classifier_service + '/healthz').json()['task'] == 'classification'
