@@ -22,10 +22,11 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# model -> (config, input kind); sizes are H x W (enhancement) or batch sizes (classification)
+# enhancement models: training config; classifiers: registered name (exported without a Task)
 MODELS = {'uhdfour': 'configs/uhdfour/uhdfour_uhdll.yml'}
-SIZES = {'512': (512, 512), '1080p': (1080, 1920), '4k': (2160, 3840)}
-DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k']
+CLASSIFIERS = {'deit_s': 'deit_small_patch16_224'}
+SIZES = {'512': (512, 512), '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
+DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'deit_s@b8', 'deit_s@b32']
 # infer_plain: Paddle Inference fp32 without oneDNN (plain kernels; much lower peak memory on Paddle 3.3.1)
 BACKENDS = ('dygraph', 'infer_fp32', 'infer_bf16', 'infer_plain', 'onnx', 'peer')
 
@@ -35,15 +36,21 @@ def _input(spec: dict) -> np.ndarray:
     return np.random.default_rng(0).random(shape, dtype=np.float32)
 
 
-def _dygraph_runner(spec: dict):
-    import paddle
+def _dygraph_layer(model: str):
     sys.path.insert(0, ROOT)
+    import ppuhd
     from ppuhd.config import get_config
     from ppuhd.engine import build_task
+    if model in CLASSIFIERS:
+        return ppuhd.create_model(CLASSIFIERS[model])
+    return build_task(get_config(os.path.join(ROOT, MODELS[model])), inference=True).export_layer()
+
+
+def _dygraph_runner(spec: dict):
+    import paddle
     paddle.set_device('cpu')
     paddle.base.core.set_num_threads(spec['threads'])
-    task = build_task(get_config(os.path.join(ROOT, MODELS[spec['model']])), inference=True)
-    layer = task.export_layer()
+    layer = _dygraph_layer(spec['model'])
     layer.eval()
 
     def run(x):
@@ -99,17 +106,26 @@ def _export(model: str, folder: str):
     """Export once (random weights); returns (model dir, why there is no ONNX model or None)."""
     sys.path.insert(0, ROOT)
     import paddle
+    import ppuhd
     from ppuhd.config import get_config
-    from ppuhd.engine.export import export_model, export_onnx
+    from ppuhd.engine.export import export_classifier, export_model, export_onnx
     out = os.path.join(folder, model)
     if not os.path.isfile(os.path.join(out, 'infer_cfg.yml')):
         paddle.set_device('cpu')
-        export_model(get_config(os.path.join(ROOT, MODELS[model])), None, out)
+        if model in CLASSIFIERS:
+            export_classifier(ppuhd.create_model(CLASSIFIERS[model]), CLASSIFIERS[model], out)
+        else:
+            export_model(get_config(os.path.join(ROOT, MODELS[model])), None, out)
     try:
-        export_onnx(out)
+        if not os.path.isfile(os.path.join(out, 'model.onnx')):
+            export_onnx(out)
         return out, None
     except (ImportError, ValueError) as err:
         return out, str(err).split('. The Paddle')[0]
+
+
+def _shape(model: str, size: str) -> list:
+    return [SIZES[size], 3, 224, 224] if model in CLASSIFIERS else [1, 3, *SIZES[size]]
 
 
 def _machine(threads: int) -> dict:
@@ -186,9 +202,11 @@ def main(argv=None) -> int:
     backends = [b for b in args.backends.split(',') if b] + (['peer'] if args.peer else [])
     unknown = [b for b in backends if b not in BACKENDS]
     cases = [c.split('@') for c in args.cases.split(',')]
-    bad = [c for c in cases if len(c) != 2 or c[0] not in MODELS or c[1] not in SIZES]
+    bad = [c for c in cases if len(c) != 2 or c[1] not in SIZES or
+           not (c[0] in MODELS and isinstance(SIZES[c[1]], tuple) or c[0] in CLASSIFIERS and isinstance(SIZES[c[1]], int))]
     if unknown or bad:
-        sys.exit(f'error: unknown backends {unknown} or cases {bad}; models: {list(MODELS)}, sizes: {list(SIZES)}')
+        sys.exit(f'error: unknown backends {unknown} or cases {bad}; enhancement models {list(MODELS)} take sizes '
+                 f'512, 1080p, 4k; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32')
     machine = _machine(args.threads)
     export_dir = args.export_dir or tempfile.mkdtemp(prefix='ppuhd_bench_')
     results = []
@@ -199,10 +217,10 @@ def main(argv=None) -> int:
                 continue
             if backend == 'onnx' and no_onnx:
                 results.append({'model': model, 'size': size, 'backend': backend, 'threads': args.threads,
-                                'shape': [1, 3, *SIZES[size]], 'error': no_onnx})
+                                'shape': _shape(model, size), 'error': no_onnx})
                 continue
             spec = {'model': model, 'size': size, 'backend': backend, 'threads': args.threads,
-                    'shape': [1, 3, *SIZES[size]], 'model_dir': model_dir, 'peer': args.peer,
+                    'shape': _shape(model, size), 'model_dir': model_dir, 'peer': args.peer,
                     'warmup': args.warmup, 'repeats': args.repeats}
             results.append(_child(spec, args.timeout))
             print(json.dumps(results[-1]), flush=True)
