@@ -58,6 +58,15 @@ def test_fp32_predictor_equals_dygraph(uhdfour_export, reference, onednn):
         assert err < max(1e-4, 3 * _noise_floor(reference, x)), (h, w, err)
 
 
+def test_constant_image_equals_dygraph(uhdfour_export, reference):
+    """Every non-DC bin of a constant image is exactly 0 (or -0.0): the graph's phase there must be dygraph's 0."""
+    predictor = Predictor(uhdfour_export[0], RunOptions(threads=1))
+    for value in (0, 77):
+        img = np.full((24, 40, 3), value, np.uint8)
+        expected = reference(img.astype(np.float32) / 255).transpose(1, 2, 0)
+        assert np.abs(predictor.enhance(img) - expected).max() < 1e-4
+
+
 def test_bf16_within_tolerance(uhdfour_export, reference):
     if not cpu_supports_bf16():
         pytest.skip('this CPU has neither avx512_bf16 nor amx_bf16: oneDNN bf16 would be emulated or refused')
