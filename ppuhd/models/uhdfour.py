@@ -274,7 +274,7 @@ def _conv3x3_taps(x: paddle.Tensor, taps: paddle.Tensor) -> paddle.Tensor:
     out = None
     for i in range(3):
         for j in range(3):
-            shifted = padded[:, :, i:i + h, j:j + w].flatten(2)  # [B, in, H*W]
+            shifted = padded[:, :, i:i + h, j:j + w].reshape([0, 0, -1])  # [B, in, H*W]; reshape shares the slice
             part = paddle.matmul(taps[i, j], shifted)
             out = part if out is None else out + part
     return out.reshape([0, 0, h, w])
