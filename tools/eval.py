@@ -1,6 +1,8 @@
 """Evaluate trained weights on the config's validation set (and the unprocessed input as a baseline).
 
     python tools/eval.py -c configs/uhdfour/uhdfour_demo.yml --weights output/uhdfour_demo/best_model.pdparams
+    python tools/eval.py -c configs/deit/deit_small_patch16_224.yml --weights deit_small.pdparams \
+        -o data.val.root=/path/to/imagenet          # prints top1 / top5 / loss
 """
 import argparse
 import json
@@ -27,11 +29,13 @@ def main(argv=None) -> int:
     dataset = build_dataset(cfg, 'val', task.model)
     per_image = {}
     metrics = evaluate(task, dataset, cfg['eval']['metrics'],
-                       on_image=lambda name, arrays, values: per_image.update({name: values}))
-    names = list(cfg['eval']['metrics'])
+                       on_image=lambda name, arrays, values: per_image.update({name: values}),
+                       batch_size=cfg['data'].get('eval_batch_size', cfg['data']['batch_size']))
+    names = [n for n, kw in cfg['eval']['metrics'].items() if kw is not None]
     print(f"{'':10s}" + ''.join(f'{n:>10s}' for n in names))
     print(f"{'model':10s}" + ''.join(f'{metrics[n]:10.4f}' for n in names))
-    print(f"{'input':10s}" + ''.join(f"{metrics['input_' + n]:10.4f}" for n in names))
+    if all('input_' + n in metrics for n in names):  # enhancement: the unprocessed input as a baseline
+        print(f"{'input':10s}" + ''.join(f"{metrics['input_' + n]:10.4f}" for n in names))
     out_path = args.json or os.path.join(cfg['output_dir'], 'eval.json')
     if dist.is_main_process():
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)

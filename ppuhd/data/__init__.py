@@ -2,6 +2,12 @@
 from .demo import build_demo_dataset
 from .paired import LAYOUTS, PairedImageDataset, find_split_dirs, match_pairs
 from .samplers import ResumableBatchSampler
+from .cls_transforms import CLS_TRANSFORMS, ClsEvalTransform, ClsTrainTransform
+from .demo_cls import build_demo_cls_dataset
+from .imagefolder import ImageFolderDataset, ListDataset
+from .mixup import Mixup
+from .randaugment import RandAugment, rand_augment_from_string
 
 __all__ = ['LAYOUTS', 'PairedImageDataset', 'ResumableBatchSampler', 'build_demo_dataset', 'find_split_dirs',
-           'match_pairs']
+           'match_pairs', 'CLS_TRANSFORMS', 'ClsEvalTransform', 'ClsTrainTransform', 'ImageFolderDataset',
+           'ListDataset', 'Mixup', 'RandAugment', 'build_demo_cls_dataset', 'rand_augment_from_string']

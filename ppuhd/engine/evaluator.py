@@ -21,16 +21,23 @@ def to_hwc(tensor: paddle.Tensor) -> np.ndarray:
 
 @paddle.no_grad()
 def evaluate(task, dataset, metric_cfg: Dict[str, dict], progress: bool = True,
-             on_image: Optional[Callable[[str, dict, dict], None]] = None) -> Dict[str, float]:
-    """Mean metrics of ``task.predict`` over ``dataset``, plus ``input_<metric>`` of the unprocessed input.
+             on_image: Optional[Callable[[str, dict, dict], None]] = None, batch_size: int = 1) -> Dict[str, float]:
+    """Mean metrics of ``task`` over ``dataset``, rank-sharded, sums all-reduced.
+
+    A task with ``metric_sums(batch, metric_cfg)`` (classification) is evaluated in batches
+    of ``batch_size``; otherwise (enhancement) image by image with ``task.predict`` and
+    ``ppuhd.metrics.compute_metrics``, plus ``input_<metric>`` of the unprocessed input.
 
     Args:
-        task: a Task whose ``predict`` returns ``pred``, ``target`` and ``input`` tensors.
-        dataset: samples with ``lq``, ``gt`` and ``name``.
-        metric_cfg: metric name -> keyword arguments (see ``ppuhd.metrics.compute_metrics``).
+        task: a Task with ``metric_sums``, or whose ``predict`` returns ``pred``, ``target`` and ``input``.
+        dataset: the evaluation samples.
+        metric_cfg: metric name -> keyword arguments.
         progress: show a progress bar on rank 0.
-        on_image: called as ``on_image(name, arrays, metrics)`` for every image of this rank.
+        on_image: per-image evaluation only: called as ``on_image(name, arrays, metrics)`` for every image.
+        batch_size: batch size of the batched evaluation.
     """
+    if hasattr(task, 'metric_sums'):
+        return _evaluate_batched(task, dataset, metric_cfg, progress, batch_size)
     was_training = task.training
     task.eval()
     names: List[str] = []
@@ -58,3 +65,23 @@ def evaluate(task, dataset, metric_cfg: Dict[str, dict], progress: bool = True,
 
 def _metric_names(metric_cfg):
     return list(metric_cfg) + [f'input_{k}' for k in metric_cfg]
+
+
+@paddle.no_grad()
+def _evaluate_batched(task, dataset, metric_cfg, progress, batch_size) -> Dict[str, float]:
+    """Means of ``task.metric_sums`` (which includes ``count``) over this rank's shard, all-reduced.
+    Metrics set to null in the config (e.g. the base config's image metrics) are left out."""
+    metric_cfg = {k: v for k, v in metric_cfg.items() if v is not None}
+    was_training = task.training
+    task.eval()
+    shard = paddle.io.Subset(dataset, list(range(rank(), len(dataset), world_size())))
+    names = sorted(metric_cfg)
+    sums = np.zeros(len(names) + 1)
+    if len(shard):  # a rank without samples still takes part in the all-reduce
+        loader = paddle.io.DataLoader(shard, batch_size=batch_size, shuffle=False, drop_last=False)
+        for batch in tqdm(loader, desc='eval', disable=not (progress and is_main_process()), leave=False):
+            values = task.metric_sums(batch, metric_cfg)
+            sums += np.array([values[n] for n in names] + [values['count']])
+    task.train(was_training)
+    total = all_reduce_sum(sums)
+    return {n: float(total[j] / max(total[-1], 1)) for j, n in enumerate(names)}

@@ -56,10 +56,18 @@ def SGD(params, learning_rate, grad_clip=None):
     return paddle.optimizer.Momentum(learning_rate, 0.0, parameters=params, grad_clip=grad_clip)
 
 
+def scaled_lr(cfg: dict, global_batch: int) -> float:
+    """``cfg['lr']``, times ``global_batch / lr_scale_batch`` when ``lr_scale_batch`` is set
+    (deit main.py: ``lr * batch_size * world_size / 512``; here the global batch also counts accumulation)."""
+    scale_batch = cfg.get('lr_scale_batch')
+    return float(cfg['lr']) * (global_batch / float(scale_batch) if scale_batch else 1.0)
+
+
 def build_optimizer(cfg: dict, model: nn.Layer, lr: LRScheduler, clip_norm: Optional[float] = None):
     """``cfg``: ``{type, weight_decay, no_weight_decay_names, **optimizer kwargs}``; ``lr`` is set by the schedule."""
     cfg = copy.deepcopy(cfg)
     cfg.pop('lr', None)
+    cfg.pop('lr_scale_batch', None)
     groups = param_groups(model, float(cfg.pop('weight_decay', 0.0)), cfg.pop('no_weight_decay_names', ()))
     return OPTIMIZERS.build(cfg, params=groups, learning_rate=lr, grad_clip=_grad_clip(clip_norm))
 
@@ -140,9 +148,43 @@ class ConstantLR(_WarmupLR):
         return self.base_lr
 
 
+@LR_SCHEDULERS.register()
+class EpochCosineLR(LRScheduler):
+    """timm ``CosineLRScheduler`` as deit steps it: once per EPOCH (constant within an epoch).
+
+    Epoch e < warmup_epochs: ``warmup_start_lr + e * (base_lr - warmup_start_lr) / warmup_epochs``;
+    then ``eta_min + (base_lr - eta_min) * (1 + cos(pi * e / epochs)) / 2``, with e counted from 0
+    (timm without warmup_prefix: the cosine is not shifted by the warmup).
+
+    Args:
+        base_lr: peak learning rate.
+        total_iters: iterations of the run.
+        iters_per_epoch: iterations of one epoch.
+        warmup_epochs: warmup length in epochs.
+        warmup_start_lr: learning rate of epoch 0.
+        eta_min: the cosine's floor (timm ``lr_min``).
+    """
+
+    def __init__(self, base_lr: float, total_iters: int, iters_per_epoch: int = 1, warmup_epochs: int = 0,
+                 warmup_start_lr: float = 0.0, eta_min: float = 0.0):
+        self.iters_per_epoch, self.warmup_epochs = max(1, iters_per_epoch), warmup_epochs
+        self.epochs = max(1, total_iters // self.iters_per_epoch)
+        self.warmup_start_lr, self.eta_min = warmup_start_lr, eta_min
+        super().__init__(learning_rate=base_lr)
+
+    def get_lr(self) -> float:
+        epoch = self.last_epoch // self.iters_per_epoch
+        if epoch < self.warmup_epochs:
+            return self.warmup_start_lr + epoch * (self.base_lr - self.warmup_start_lr) / self.warmup_epochs
+        return self.eta_min + 0.5 * (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.epochs))
+
+
 def build_lr_scheduler(cfg: dict, base_lr: float, total_iters: int, iters_per_epoch: int) -> LRScheduler:
-    """``*_epochs`` keys (``warmup_epochs``, ``milestones_epochs``) are converted to iterations."""
+    """``*_epochs`` keys (``warmup_epochs``, ``milestones_epochs``) are converted to iterations, except for
+    the per-epoch ``EpochCosineLR``, which gets ``iters_per_epoch`` instead."""
     cfg = copy.deepcopy(cfg)
+    if cfg.get('type') == 'EpochCosineLR':
+        return LR_SCHEDULERS.build(cfg, base_lr=base_lr, total_iters=total_iters, iters_per_epoch=iters_per_epoch)
     if 'warmup_epochs' in cfg:
         cfg['warmup_iters'] = int(round(cfg.pop('warmup_epochs') * iters_per_epoch))
     if 'milestones_epochs' in cfg:

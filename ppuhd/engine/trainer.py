@@ -21,7 +21,7 @@ from . import checkpoint as ckpt
 from .amp import Amp
 from .ema import ModelEMA
 from .evaluator import evaluate
-from .optim import build_lr_scheduler, build_optimizer
+from .optim import build_lr_scheduler, build_optimizer, scaled_lr
 from ..data.samplers import ResumableBatchSampler
 
 
@@ -66,6 +66,8 @@ def build_task(cfg: dict, inference: bool = False):
     if cfg.get('model_weights'):
         load_model_weights(model, cfg['model_weights'])
     task_cfg = dict(cfg['task'], losses=[]) if inference and 'losses' in cfg['task'] else cfg['task']
+    if inference:  # e.g. DistillationTask leaves out its teacher
+        task_cfg = dict(task_cfg, **getattr(TASKS.get(task_cfg['type']), 'INFERENCE_OVERRIDES', {}))
     return TASKS.build(task_cfg, model=model)
 
 
@@ -99,8 +101,8 @@ class Trainer:
         global_batch = self.batch_size * dist.world_size() * self.accum
         self.iters_per_epoch = max(1, len(self.train_set) // global_batch)
         self.total_iters = tcfg.get('total_iters') or int(tcfg['epochs'] * self.iters_per_epoch)
-        self.lr = build_lr_scheduler(cfg['lr_scheduler'], cfg['optimizer']['lr'], self.total_iters,
-                                     self.iters_per_epoch)
+        base_lr = scaled_lr(cfg['optimizer'], global_batch)
+        self.lr = build_lr_scheduler(cfg['lr_scheduler'], base_lr, self.total_iters, self.iters_per_epoch)
         self.optimizer = build_optimizer(cfg['optimizer'], self.task.model, self.lr, tcfg.get('grad_clip'))
         self.amp = Amp(tcfg.get('amp'))
         self.ema = ModelEMA(self.task.model, tcfg['ema_decay']) if tcfg.get('ema_decay') else None
@@ -109,9 +111,9 @@ class Trainer:
         self.iter, self.nonfinite, self.best = 0, 0, None
         self._resume(resume)
         self.vdl = VisualDLWriter(os.path.join(self.out_dir, 'vdl'))
-        self.log.info('%d training samples, %d iterations (%d per epoch), global batch %d, %d rank(s), device %s',
-                      len(self.train_set), self.total_iters, self.iters_per_epoch, global_batch,
-                      dist.world_size(), paddle.get_device())
+        self.log.info('%d training samples, %d iterations (%d per epoch), global batch %d, %d rank(s), device %s, '
+                      'lr %.3e', len(self.train_set), self.total_iters, self.iters_per_epoch, global_batch,
+                      dist.world_size(), paddle.get_device(), base_lr)
 
     # ----------------------------------------------------------------- loop
     def train(self) -> Dict[str, float]:
@@ -142,7 +144,8 @@ class Trainer:
     def _train_loader(self) -> paddle.io.DataLoader:
         sampler = ResumableBatchSampler(len(self.train_set), self.batch_size, self.total_iters * self.accum,
                                         start_step=self.iter * self.accum, seed=self.cfg.get('seed', 0),
-                                        world_size=dist.world_size(), rank=dist.rank())
+                                        world_size=dist.world_size(), rank=dist.rank(),
+                                        repeats=self.cfg['data'].get('repeated_aug', 1))
         return paddle.io.DataLoader(self.train_set, batch_sampler=sampler,
                                     num_workers=self.cfg['data'].get('num_workers', 0))
 
@@ -222,7 +225,8 @@ class Trainer:
             if len(kept) < ecfg.get('log_images', 2):
                 kept.append((name, arrays))
         with self._eval_weights():
-            metrics = evaluate(self.task, self.val_set, ecfg['metrics'], on_image=keep)
+            metrics = evaluate(self.task, self.val_set, ecfg['metrics'], on_image=keep,
+                               batch_size=self.cfg['data'].get('eval_batch_size', self.batch_size))
             self._update_best(metrics)
         self.log.info('eval @ iter %d: %s', self.iter, ' '.join(f'{k} {v:.4f}' for k, v in metrics.items()))
         for key, value in metrics.items():

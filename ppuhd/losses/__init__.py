@@ -5,3 +5,5 @@ from .ssim import SSIMLoss, ssim_paddle
 
 __all__ = ['CharbonnierLoss', 'L1Loss', 'MSELoss', 'PerceptualLoss', 'SSIMLoss', 'SmoothL1Loss',
            'VGG19Features', 'ssim_paddle']
+from .classification import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy  # noqa: E402
+from .distillation import DistillationLoss, hard_distillation, soft_distillation  # noqa: E402
