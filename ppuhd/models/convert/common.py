@@ -158,7 +158,8 @@ def expected_shapes(arch: str) -> Shapes:
 
 
 def _under(key: str, modules) -> bool:
-    return any(key.startswith(module + '.') for module in modules)
+    # a dropped "module" may also be a bare parameter (e.g. LLFormer's unused ``coefficient``)
+    return any(key == module or key.startswith(module + '.') for module in modules)
 
 
 def convert_state_dict(arch: str, state: StateDict) -> Tuple[StateDict, ConversionReport]:
