@@ -1,8 +1,8 @@
 """Paddle Inference (or ONNX Runtime) predictor for a folder written by ``tools/export.py``.
 
-Preprocessing, padding and the output meaning come from the folder's
+Preprocessing, padding, tiling and the output meaning come from the folder's
 ``infer_cfg.yml``; nothing here knows a model by name. From ppuhd only the
-image reader is imported.
+tiled inference (``ppuhd.inference.tiling``) is imported, and only for tiled models.
 """
 import os
 from dataclasses import dataclass
@@ -206,8 +206,14 @@ class Predictor:
         side = self.cfg.get('min_size', 1)
         if min(h, w) < side:
             raise DeployError(f'image is {w}x{h}; this model needs at least {side}x{side} pixels')
-        x = to_float_rgb(img).transpose(2, 0, 1)[None]
-        out = self.run(np.ascontiguousarray(x))
+        x = np.ascontiguousarray(to_float_rgb(img).transpose(2, 0, 1)[None])
+        tiling = self.cfg.get('tiling')
+        if tiling and tiling.get('tile'):
+            # models that cannot run a whole UHD image (e.g. LLFormer) go tile by tile, as exported
+            from ppuhd.inference.tiling import TilingConfig, tiled_predict
+            out = tiled_predict(self.run, x, TilingConfig(**tiling))
+        else:
+            out = self.run(x)
         return out[0].transpose(1, 2, 0)
 
     def classify_batch(self, images: List[np.ndarray]) -> np.ndarray:

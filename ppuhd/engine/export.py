@@ -6,6 +6,7 @@ dynamic batch at the model's input size. ``infer_cfg.yml`` is written from the
 training config and the model, so deploy and training share one
 preprocessing definition (after PaddleSeg's ``deploy.yaml``).
 """
+import dataclasses
 import inspect
 import os
 import subprocess
@@ -20,8 +21,6 @@ from .trainer import build_task
 
 MODEL_NAME = 'inference'
 INFER_CFG = 'infer_cfg.yml'
-# Inputs below this side leave UHDFour's deepest LowNet level empty (1/8, then two stride-2 convs).
-ENHANCE_MIN_SIZE = 16
 
 
 def task_kind(task) -> str:
@@ -56,22 +55,37 @@ def _export_layer(task, softmax: bool):
     return task.export_layer()
 
 
+def _tiling(task) -> Optional[Dict[str, Any]]:
+    """The task's tiled-inference settings (``task.tiling``), as plain YAML values."""
+    if getattr(task, 'tiling', None) is None:
+        return None
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(task.tiling).items()
+            if k != 'progress'}
+
+
 def _enhancement_cfg(cfg: dict, task) -> Dict[str, Any]:
     multiple = int(task.size_multiple)
-    deploy = cfg.get('deploy', {})
+    min_size = int(getattr(task.model, 'min_size', multiple))
     return {
         'preprocess': {'channel_order': 'RGB', 'layout': 'NCHW', 'scale': 'dtype_max',
                        'note': 'x = image / 255 (8 bit) or / 65535 (16 bit): float32 RGB in [0, 1], no mean/std'},
         'size_multiple': multiple,
         'padding': {'mode': 'reflect', 'fallback': 'replicate', 'where': 'bottom_right', 'in_graph': True,
                     'note': 'the graph pads to size_multiple itself and crops the output back'},
-        'min_size': ENHANCE_MIN_SIZE,
-        'tiling': deploy.get('tiling'),
+        'min_size': min_size,
+        'tiling': _tiling(task),
         'output': {'name': 'enhanced', 'meaning': 'enhanced RGB image, NCHW float32, nominally [0, 1] but not '
                    'clamped; same H and W as the input. Clip to [0, 1] and multiply by 255 to save'},
-        'dynamic_shapes': {'min': [1, 3, ENHANCE_MIN_SIZE, ENHANCE_MIN_SIZE], 'opt': [1, 3, 1080, 1920],
-                           'max': [1, 3, 2160, 3840]},
+        'dynamic_shapes': _enhancement_shapes(task, min_size),
     }
+
+
+def _enhancement_shapes(task, min_size: int) -> Dict[str, List[int]]:
+    """TensorRT shape ranges: whole 4K images, or one tile when the task tiles."""
+    tile = _tiling(task) and _tiling(task)['tile']
+    top = list(tile) if tile else [2160, 3840]
+    opt = top if tile else [1080, 1920]
+    return {'min': [1, 3, min_size, min_size], 'opt': [1, 3, *opt], 'max': [1, 3, *top]}
 
 
 def _classification_cfg(cfg: dict, model, softmax: bool) -> Dict[str, Any]:

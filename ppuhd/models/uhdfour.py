@@ -290,27 +290,6 @@ def _inside_bias(tap_bias: paddle.Tensor, size) -> paddle.Tensor:
     return paddle.matmul(rows.t(), per_row).unsqueeze(0)  # [out, H, W]
 
 
-def _pad_index(size: paddle.Tensor, pad: paddle.Tensor, replicate: paddle.Tensor) -> paddle.Tensor:
-    """Source rows of a bottom pad by ``pad``: reflect (no edge repeat), or the last row when ``replicate``."""
-    index = paddle.arange(size + pad)
-    beyond = paddle.where(replicate, paddle.full_like(index, 1) * (size - 1), 2 * (size - 1) - index)
-    return paddle.where(index < size, index, beyond)
-
-
-def _graph_pad(x: paddle.Tensor, multiple: int):
-    """``pad_to_multiple`` for a graph with dynamic H and W: the pad amounts are tensors there.
-
-    Gathers the padded rows and columns so neither the amounts nor the
-    reflect -> replicate fallback of tiny images needs Python control flow;
-    the values are those of ``pad_to_multiple``.
-    """
-    h, w = spatial_size(x)
-    pad_h, pad_w = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
-    replicate = paddle.logical_or(pad_h >= h, pad_w >= w)
-    x = paddle.gather(x, _pad_index(h, pad_h, replicate), axis=2)
-    return paddle.gather(x, _pad_index(w, pad_w, replicate), axis=3), (h, w)
-
-
 class UHDFour(nn.Layer):
     """UHDFour (official ``InteractNet``).
 
@@ -331,6 +310,8 @@ class UHDFour(nn.Layer):
         super().__init__()
         self.factor = factor
         self.size_multiple = factor
+        # smallest side an exported graph serves (equal to dygraph from 16 px for UHD; LowNet runs at 1/factor)
+        self.min_size = 2 * factor
         self.extract = _conv(3, nc // 2)
         self.lownet = LowNet(nc // 2, nc * 12, 3 * factor * factor)
         self.highnet = HighNet(factor, extra_blocks, refine_nc, refine_convs)
@@ -338,7 +319,7 @@ class UHDFour(nn.Layer):
 
     def forward(self, x) -> Tuple[paddle.Tensor, paddle.Tensor]:
         # any size: reflect-pad to a multiple of ``factor`` (a no-op for training crops), crop back
-        x, (h, w) = pad_to_multiple(x, self.factor) if paddle.in_dynamic_mode() else _graph_pad(x, self.factor)
+        x, (h, w) = pad_to_multiple(x, self.factor)
         h_pad, w_pad = spatial_size(x)
         feat = resize_bilinear(self.extract(x), (h_pad // self.factor, w_pad // self.factor))
         y_down, amp, pha = self.lownet(feat)
