@@ -76,3 +76,23 @@ def deit_export(tmp_path_factory):
     export_classifier(model, 'deit_tiny_patch16_224', out, onnx=importlib.util.find_spec('paddle2onnx') is not None,
                       class_names=[f'class{i}' for i in range(10)])
     return out, model
+
+
+@pytest.fixture(scope='session')
+def llformer_export(tmp_path_factory):
+    """LLFormer (seeded) exported with a small tiling (32x48 tiles, 8 px overlap, cosine blend): (dir, task)."""
+    import paddle
+    import ppuhd
+    from ppuhd.engine import build_task
+    from ppuhd.engine.export import export_model
+    root = tmp_path_factory.mktemp('llformer_export')
+    paddle.seed(0)
+    weights = str(root / 'llformer.pdparams')
+    paddle.save(ppuhd.create_model('llformer').state_dict(), weights)
+    cfg = {'model': {'type': 'llformer'}, 'model_weights': weights,
+           'task': {'type': 'EnhancementTask', 'losses': [],
+                    'tiling': {'tile': [32, 48], 'overlap': [8, 8], 'blend': 'cosine'}}}
+    export_model(cfg, weights, str(root / 'model'))
+    task = build_task(cfg, inference=True)
+    task.eval()
+    return str(root / 'model'), task

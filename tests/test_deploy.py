@@ -170,3 +170,15 @@ def test_classifier_predictor_equals_dygraph(deit_export, backend, precision, to
     top = predictor.classify(images[1], topk=3)
     assert [t['index'] for t in top] == list(np.argsort(-expected[1])[:3])
     assert top[0]['label'] == f"class{top[0]['index']}"
+
+
+def test_llformer_tiled_predictor_equals_dygraph(llformer_export):
+    """Dynamic H and W, padding to 16 inside the graph, and the task's tiling replayed by the predictor."""
+    model_dir, task = llformer_export
+    predictor = Predictor(model_dir, RunOptions(threads=1))
+    assert predictor.cfg['tiling']['tile'] == [32, 48] and predictor.cfg['size_multiple'] == 16
+    for h, w in [(32, 48), (41, 70)]:  # one tile; not a multiple of 16 (padded to 48x80), 2x2 blended tiles
+        img = _image(h, w, seed=h)
+        x = paddle.to_tensor((img.astype(np.float32) / 255).transpose(2, 0, 1)[None])
+        expected = task.predict({'lq': x})['pred'][0].numpy().transpose(1, 2, 0)
+        assert np.abs(predictor.enhance(img) - expected).max() < 1e-4, (h, w)

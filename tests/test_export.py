@@ -89,3 +89,20 @@ def test_classifier_export_dynamic_batch_and_softmax(deit_export, tmp_path):
         probs = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
         expected = paddle.nn.functional.softmax(model(paddle.to_tensor(x)), axis=-1).numpy()
         assert probs.shape == (batch, 10) and np.abs(probs - expected).max() < 1e-5
+
+
+def test_export_cli_classification_config_softmax_onnx(tmp_path):
+    import paddle
+    import ppuhd
+    pytest.importorskip('paddle2onnx')
+    paddle.seed(0)
+    weights = str(tmp_path / 'deit.pdparams')
+    paddle.save(ppuhd.create_model('deit_tiny_patch16_224', num_classes=10, img_size=64).state_dict(), weights)
+    cfg_path = os.path.join(ROOT, 'configs', 'deit', 'deit_demo_student_none.yml')
+    out = tmp_path / 'o'
+    proc = _export('-c', cfg_path, '--weights', weights, '--output', str(out), '--softmax', '--onnx')
+    assert proc.returncode == 0, proc.stderr
+    with open(out / 'infer_cfg.yml') as f:
+        cfg = yaml.safe_load(f)
+    assert cfg['model'] == 'deit_tiny_patch16_224' and cfg['output']['name'] == 'probabilities'
+    assert cfg['onnx_file'] == 'model.onnx' and (out / 'model.onnx').is_file()

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import paddle
 import yaml
 
+from ..tasks.classification import ClassificationTask
 from ..tasks.enhancement import EnhancementTask
 from .trainer import build_task
 
@@ -179,17 +180,6 @@ def export_model(cfg: dict, weights: Optional[str], output_dir: str, softmax: bo
     return save_inference(_export_layer(task, softmax), spec, infer_cfg, output_dir, onnx)
 
 
-class _Probabilities(paddle.nn.Layer):
-    """Softmax over the classifier's logits."""
-
-    def __init__(self, model: paddle.nn.Layer):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return paddle.nn.functional.softmax(self.model(x), axis=-1)
-
-
 def export_classifier(model: paddle.nn.Layer, name: str, output_dir: str, softmax: bool = False,
                       onnx: bool = False, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
     """Export a bare classifier (a registered model with ``num_classes`` and ``pretrained_cfg``), no Task needed.
@@ -207,5 +197,5 @@ def export_classifier(model: paddle.nn.Layer, name: str, output_dir: str, softma
     infer_cfg = {'model': name, 'task': 'classification', 'model_file': f'{MODEL_NAME}.json',
                  'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'},
                  **_classification_cfg(cfg, model, softmax)}
-    layer = _Probabilities(model) if softmax else model
+    layer = ClassificationTask(model, mixup=None).export_layer(softmax=softmax)
     return save_inference(layer, input_spec(cfg, model, 'classification'), infer_cfg, output_dir, onnx)
