@@ -22,11 +22,18 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# enhancement models: training config; classifiers: registered name (exported without a Task)
-MODELS = {'uhdfour': 'configs/uhdfour/uhdfour_uhdll.yml'}
+# enhancement models: training config (a path, or a dict); classifiers: registered name (exported without a Task)
+MODELS = {
+    'uhdfour': 'configs/uhdfour/uhdfour_uhdll.yml',
+    # a whole 1080p image would need tens of GB (FACTS): tiled, with tiles smaller than the official 720x1280
+    'llformer_tiled': {'model': {'type': 'llformer'}, 'model_weights': None,
+                       'task': {'type': 'EnhancementTask', 'losses': [],
+                                'tiling': {'tile': [256, 256], 'overlap': [32, 32], 'blend': 'cosine'}}},
+}
 CLASSIFIERS = {'deit_s': 'deit_small_patch16_224'}
 SIZES = {'512': (512, 512), '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
-DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'deit_s@b8', 'deit_s@b32']
+DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'deit_s@b8', 'deit_s@b32',
+                 'llformer_tiled@1080p']
 # infer_plain: Paddle Inference fp32 without oneDNN (plain kernels; much lower peak memory on Paddle 3.3.1)
 BACKENDS = ('dygraph', 'infer_fp32', 'infer_bf16', 'infer_plain', 'onnx', 'peer')
 
@@ -36,27 +43,29 @@ def _input(spec: dict) -> np.ndarray:
     return np.random.default_rng(0).random(shape, dtype=np.float32)
 
 
-def _dygraph_layer(model: str):
+def _config(model: str) -> dict:
     sys.path.insert(0, ROOT)
-    import ppuhd
     from ppuhd.config import get_config
-    from ppuhd.engine import build_task
-    if model in CLASSIFIERS:
-        return ppuhd.create_model(CLASSIFIERS[model])
-    return build_task(get_config(os.path.join(ROOT, MODELS[model])), inference=True).export_layer()
+    cfg = MODELS[model]
+    return cfg if isinstance(cfg, dict) else get_config(os.path.join(ROOT, cfg))
 
 
 def _dygraph_runner(spec: dict):
     import paddle
+    sys.path.insert(0, ROOT)
+    import ppuhd
+    from ppuhd.engine import build_task
+    from ppuhd.inference.tiling import paddle_tile_fn, tiled_predict
     paddle.set_device('cpu')
     paddle.base.core.set_num_threads(spec['threads'])
-    layer = _dygraph_layer(spec['model'])
+    if spec['model'] in CLASSIFIERS:
+        layer, tiling = ppuhd.create_model(CLASSIFIERS[spec['model']]), None
+    else:
+        task = build_task(_config(spec['model']), inference=True)
+        layer, tiling = task.export_layer(), task.tiling
     layer.eval()
-
-    def run(x):
-        with paddle.no_grad():
-            return layer(paddle.to_tensor(x)).numpy()
-    return run
+    fn = paddle_tile_fn(layer)
+    return (lambda x: tiled_predict(fn, x, tiling)) if tiling else fn
 
 
 def _infer_runner(spec: dict):
@@ -65,7 +74,7 @@ def _infer_runner(spec: dict):
     precision = 'bf16' if spec['backend'] == 'infer_bf16' else 'fp32'
     opts = RunOptions(threads=spec['threads'], precision=precision, backend=backend,
                       onednn=spec['backend'] != 'infer_plain')
-    return Predictor(spec['model_dir'], opts).run
+    return Predictor(spec['model_dir'], opts).infer
 
 
 def _peer_runner(spec: dict):
@@ -107,7 +116,6 @@ def _export(model: str, folder: str):
     sys.path.insert(0, ROOT)
     import paddle
     import ppuhd
-    from ppuhd.config import get_config
     from ppuhd.engine.export import export_classifier, export_model, export_onnx
     out = os.path.join(folder, model)
     if not os.path.isfile(os.path.join(out, 'infer_cfg.yml')):
@@ -115,7 +123,7 @@ def _export(model: str, folder: str):
         if model in CLASSIFIERS:
             export_classifier(ppuhd.create_model(CLASSIFIERS[model]), CLASSIFIERS[model], out)
         else:
-            export_model(get_config(os.path.join(ROOT, MODELS[model])), None, out)
+            export_model(_config(model), None, out)
     try:
         if not os.path.isfile(os.path.join(out, 'model.onnx')):
             export_onnx(out)

@@ -5,6 +5,7 @@ Preprocessing, padding, tiling and the output meaning come from the folder's
 tiled inference (``ppuhd.inference.tiling``) is imported, and only for tiled models.
 """
 import os
+import sys
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -12,6 +13,8 @@ import cv2
 import numpy as np
 import yaml
 
+# the repository root, for ppuhd.inference.tiling when this file runs from a checkout
+sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
 # Paddle Inference 3.3.1 oneDNN passes left out:
 # - conv_activation_onednn_fuse_pass segfaults on convs followed by a LeakyReLU (UHDFour's);
 # - onednn_placement_pass moves every elementwise op to oneDNN, whose binary kernels fall back to a slow
@@ -206,15 +209,17 @@ class Predictor:
         side = self.cfg.get('min_size', 1)
         if min(h, w) < side:
             raise DeployError(f'image is {w}x{h}; this model needs at least {side}x{side} pixels')
-        x = np.ascontiguousarray(to_float_rgb(img).transpose(2, 0, 1)[None])
-        tiling = self.cfg.get('tiling')
-        if tiling and tiling.get('tile'):
-            # models that cannot run a whole UHD image (e.g. LLFormer) go tile by tile, as exported
-            from ppuhd.inference.tiling import TilingConfig, tiled_predict
-            out = tiled_predict(self.run, x, TilingConfig(**tiling))
-        else:
-            out = self.run(x)
+        out = self.infer(np.ascontiguousarray(to_float_rgb(img).transpose(2, 0, 1)[None]))
         return out[0].transpose(1, 2, 0)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """An NCHW float32 batch through the model; tile by tile when infer_cfg.yml sets a tiling."""
+        tiling = self.cfg.get('tiling')
+        if not (tiling and tiling.get('tile')):
+            return self.run(x)
+        # models that cannot run a whole UHD image (e.g. LLFormer) go tile by tile, as exported
+        from ppuhd.inference.tiling import TilingConfig, tiled_predict
+        return tiled_predict(self.run, x, TilingConfig(**tiling))
 
     def classify_batch(self, images: List[np.ndarray]) -> np.ndarray:
         """HWC RGB images -> [N, num_classes] scores (logits or probabilities, see infer_cfg output)."""
