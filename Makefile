@@ -1,5 +1,6 @@
 # make demo   build the demo data, train UHDFour on it, evaluate, write enhanced images
 # make test   run the test suite
+# make demo-deit  build the classification demo data, train the convnet teacher and three tiny DeiT students
 # Both create (or reuse) a virtualenv in .venv and install what they need. Paddle is installed
 # only when none is importable: PADDLE=paddlepaddle-gpu make test picks the GPU build.
 PYTHON ?= python3
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.ppuhd-installed
 DEMO_CFG := configs/uhdfour/uhdfour_demo.yml
 DEMO_OUT := output/uhdfour_demo
 
-.PHONY: install demo test clean-demo
+.PHONY: install demo test clean-demo demo-deit
 
 install: $(STAMP)
 
@@ -32,6 +33,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+DEIT_DEMO := teacher student_none student_soft student_hard
+demo-deit: $(STAMP)
+	$(PY) tools/make_demo_data.py --task classification
+	for run in $(DEIT_DEMO); do \
+		$(PY) tools/train.py -c configs/deit/deit_demo_$$run.yml --resume auto && \
+		$(PY) tools/eval.py -c configs/deit/deit_demo_$$run.yml \
+			--weights output/deit_demo_$$run/best_model.pdparams || exit 1; \
+	done
 
 clean-demo:
 	rm -rf $(DEMO_OUT)

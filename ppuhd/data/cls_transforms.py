@@ -111,7 +111,8 @@ class ClsTrainTransform:
 
     def __call__(self, img: Image.Image, rng: np.random.Generator) -> np.ndarray:
         top, left, h, w = random_resized_crop_box(img.width, img.height, rng, self.scale, self.ratio)
-        img = img.resize((self.img_size, self.img_size), self.resample, box=(left, top, left + w, top + h))
+        # crop, then resize (torchvision resized_crop): the filter never reads pixels outside the crop
+        img = img.crop((left, top, left + w, top + h)).resize((self.img_size, self.img_size), self.resample)
         if rng.random() < self.hflip:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
         if self.rand_augment is not None:

@@ -11,7 +11,7 @@ import numpy as np
 import paddle
 
 from ..config import dump_config
-from ..metrics import HIGHER_IS_BETTER
+from ..metrics import CLS_HIGHER_IS_BETTER, HIGHER_IS_BETTER
 from ..registry import DATASETS, MODELS, TASKS
 from ..utils import dist
 from ..utils.logger import VisualDLWriter, get_logger
@@ -241,7 +241,7 @@ class Trainer:
         name = self.cfg['train'].get('best_metric', 'psnr')
         if name not in metrics:
             raise KeyError(f"train.best_metric '{name}' is not computed; eval.metrics gives {sorted(metrics)}")
-        sign = 1 if HIGHER_IS_BETTER.get(name, True) else -1
+        sign = 1 if {**HIGHER_IS_BETTER, **CLS_HIGHER_IS_BETTER}.get(name, True) else -1
         if self.best is None or sign * metrics[name] > sign * self.best['value']:
             self.best = {'metric': name, 'value': metrics[name], 'iter': self.iter, 'metrics': metrics}
             self._save_weights('best_model.pdparams')
