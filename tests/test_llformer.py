@@ -143,3 +143,38 @@ def test_short_training_run_through_tools_train(tiny_uhdll, tmp_path):
     proc = _run([os.path.join(ROOT, 'tools', 'train.py'), '-c', cfg, *[a for o in overrides for a in ('-o', o)]])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / 'final_model.pdparams').exists() and 'iter 2/2' in proc.stderr + proc.stdout
+
+
+def test_lpips_matches_a_torch_reference_with_synthetic_weights(tmp_path):
+    torch = pytest.importorskip('torch')
+    from ppuhd.metrics import METRICS
+    from ppuhd.metrics.lpips import _CONVS, convert_lpips_weights
+    rng = np.random.default_rng(5)
+    alexnet = {}
+    for i, cin, cout, k, _, _ in _CONVS:
+        alexnet[f'features.{i}.weight'] = rng.normal(0, (cin * k * k) ** -0.5, (cout, cin, k, k)).astype('float32')
+        alexnet[f'features.{i}.bias'] = rng.normal(0, 0.1, cout).astype('float32')
+    lin = {f'lin{k}.model.1.weight': rng.uniform(0, 0.2, (1, c[2], 1, 1)).astype('float32')
+           for k, c in enumerate(_CONVS)}
+    path = str(tmp_path / 'lpips.pdparams')
+    paddle.save({k: paddle.to_tensor(v) for k, v in convert_lpips_weights(alexnet, lin).items()}, path)
+    a, b = (rng.integers(0, 256, (64, 64, 3)).astype('uint8') for _ in range(2))
+
+    def reference(img):  # lpips.LPIPS(net='alex') written out with torch ops
+        x = torch.from_numpy(img.transpose(2, 0, 1)[None].astype('float32')) / 127.5 - 1
+        x = (x - torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1)) / torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
+        taps = []
+        for i, _, _, _, s, p in _CONVS:
+            if i in (3, 6):
+                x = torch.nn.functional.max_pool2d(x, 3, 2)
+            x = torch.relu(torch.nn.functional.conv2d(x, torch.from_numpy(alexnet[f'features.{i}.weight']),
+                                                      torch.from_numpy(alexnet[f'features.{i}.bias']), s, p))
+            taps.append(x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
+        return taps
+
+    expected = sum(torch.nn.functional.conv2d((f0 - f1) ** 2, torch.from_numpy(lin[f'lin{k}.model.1.weight']))
+                   .mean((2, 3)) for k, (f0, f1) in enumerate(zip(reference(a), reference(b)))).item()
+    ours = METRICS['lpips'](a / 255.0, b / 255.0, weights=path)
+    assert abs(ours - expected) < 1e-5 * max(1.0, abs(expected)) and expected > 0
+    with pytest.raises(FileNotFoundError, match='nothing is downloaded'):
+        METRICS['lpips'](a / 255.0, b / 255.0)

@@ -157,7 +157,15 @@ def mae(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: bo
 
 
 METRICS: Dict[str, Callable[..., float]] = {'psnr': psnr, 'ssim': ssim, 'mae': mae}
-HIGHER_IS_BETTER: Dict[str, bool] = {'psnr': True, 'ssim': True, 'mae': False}
+
+
+def _lpips(pred: np.ndarray, target: np.ndarray, **kwargs) -> float:
+    from .lpips import lpips  # Paddle is imported only when LPIPS is asked for
+    return lpips(pred, target, **kwargs)
+
+
+METRICS['lpips'] = _lpips
+HIGHER_IS_BETTER: Dict[str, bool] = {'psnr': True, 'ssim': True, 'mae': False, 'lpips': False}
 
 
 def compute_metrics(pred: np.ndarray, target: np.ndarray, cfg: Dict[str, dict]) -> Dict[str, float]:
