@@ -161,6 +161,7 @@ METRICS: Dict[str, Callable[..., float]] = {'psnr': psnr, 'ssim': ssim, 'mae': m
 
 def _lpips(pred: np.ndarray, target: np.ndarray, **kwargs) -> float:
     from .lpips import lpips  # Paddle is imported only when LPIPS is asked for
+    _check_pair(np.asarray(pred), np.asarray(target), kwargs.get('data_range', 1.0))  # bad input before weights
     return lpips(pred, target, **kwargs)
 
 
