@@ -42,8 +42,9 @@ class LPIPSAlex(nn.Layer):
         super().__init__()
         self.features = nn.LayerDict({str(i): nn.Conv2D(cin, cout, k, s, p) for i, cin, cout, k, s, p in _CONVS})
         self.lins = nn.ParameterList([self.create_parameter([1, c[2], 1, 1]) for c in _CONVS])
-        self.register_buffer('shift', paddle.to_tensor(_SHIFT, 'float32').reshape([1, 3, 1, 1]))
-        self.register_buffer('scale', paddle.to_tensor(_SCALE, 'float32').reshape([1, 3, 1, 1]))
+        # constants of the method, not weights: kept out of the state dict
+        self.register_buffer('shift', paddle.to_tensor(_SHIFT, 'float32').reshape([1, 3, 1, 1]), persistable=False)
+        self.register_buffer('scale', paddle.to_tensor(_SCALE, 'float32').reshape([1, 3, 1, 1]), persistable=False)
 
     def _taps(self, x):
         x = (x - self.shift) / self.scale
@@ -93,7 +94,13 @@ def load_lpips(weights: Optional[str]) -> LPIPSAlex:
         raise FileNotFoundError(f'LPIPS weights {weights} not found. ' + WEIGHTS_HINT)
     if weights not in _CACHE:
         net = LPIPSAlex()
-        net.set_state_dict(paddle.load(weights))
+        state = paddle.load(weights)
+        expected = net.state_dict()
+        wrong = sorted(set(state) ^ set(expected)) + [k for k in state if k in expected
+                                                      and list(state[k].shape) != list(expected[k].shape)]
+        if wrong:
+            raise ValueError(f'{weights} is not an LPIPS-alex file from ppuhd.metrics.lpips: keys {wrong[:5]}')
+        net.set_state_dict(state)
         _CACHE[weights] = net.eval()
     return _CACHE[weights]
 
