@@ -130,6 +130,8 @@ def test_config_errors_name_the_key():
         make_tiling({'preset': 'nope'})
     with pytest.raises(ValueError, match='tiling.blend'):
         make_tiling({'tile': 64, 'blend': 'hann'})
+    with pytest.raises(ValueError, match='tiling.stride'):
+        make_tiling({'tile': 64, 'stride': 80})
     assert make_tiling(None) is None
     cfg = make_tiling({'preset': 'official_uhd', 'batch_size': 4})
     assert cfg.batch_size == 4 and cfg.tile == (720, 1280)
