@@ -82,6 +82,9 @@ class TilingConfig:
             self.clamp = (float(self.clamp[0]), float(self.clamp[1]))
         if self.tile is not None and self.stride is None:
             self.stride = tuple(max(1, t - o) for t, o in zip(self.tile, self.overlap))
+        if self.tile is not None and any(s > t for s, t in zip(self.stride, self.tile)):
+            raise ValueError(f'tiling.stride {self.stride} is larger than tiling.tile {self.tile}: '
+                             'pixels between tiles would get no output')
 
 
 def make_tiling(cfg, size_multiple: int = 1) -> Optional[TilingConfig]:
