@@ -45,3 +45,10 @@ demo-deit: $(STAMP)
 
 clean-demo:
 	rm -rf $(DEMO_OUT)
+
+# make bench   latency / throughput / peak memory of every backend (docs/benchmarks.md); add the
+#              official PyTorch UHDFour with BENCH_ARGS="--peer /path/to/UHDFour_code"
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) deploy/python/benchmark.py $(BENCH_ARGS)

@@ -23,6 +23,10 @@ setup(
     extras_require={
         'dev': ['pytest'],
         'torch': ['torch'],  # only for tools/convert_weights.py on official .pth files
+        # deploy/serving (HTTP service) and tools/export.py --onnx / deploy --backend onnx
+        'serve': ['fastapi==0.163.2', 'uvicorn==0.54.0', 'python-multipart==0.0.34', 'prometheus-client==0.26.0',
+                  'pillow==13.0.0'],
+        'onnx': ['paddle2onnx==2.1.0', 'onnxruntime==1.31.1'],
     },
     license='Apache-2.0',
 )

@@ -44,3 +44,55 @@ def tiny_overrides(data_root, out_dir, iters=6, interval=3):
 
 
 DEMO_CFG = os.path.join(ROOT, 'configs', 'uhdfour', 'uhdfour_demo.yml')
+
+
+@pytest.fixture(scope='session')
+def uhdfour_export(tmp_path_factory):
+    """UHDFour with seeded random weights exported once per session: (export dir, weights path)."""
+    import paddle
+    import ppuhd
+    from ppuhd.config import get_config
+    from ppuhd.engine.export import export_model
+    root = tmp_path_factory.mktemp('uhdfour_export')
+    paddle.seed(0)
+    weights = str(root / 'uhdfour.pdparams')
+    paddle.save(ppuhd.create_model('uhdfour').state_dict(), weights)
+    export_model(get_config(DEMO_CFG), weights, str(root / 'model'))
+    return str(root / 'model'), weights
+
+
+@pytest.fixture(scope='session')
+def deit_export(tmp_path_factory):
+    """A tiny DeiT (64x64 input, 10 classes, seeded) exported once per session, with ONNX when paddle2onnx
+    is installed: (export dir, model)."""
+    import importlib.util
+    import paddle
+    import ppuhd
+    from ppuhd.engine.export import export_classifier
+    paddle.seed(0)
+    model = ppuhd.create_model('deit_tiny_patch16_224', img_size=64, num_classes=10)
+    model.eval()
+    out = str(tmp_path_factory.mktemp('deit_export') / 'model')
+    export_classifier(model, 'deit_tiny_patch16_224', out, onnx=importlib.util.find_spec('paddle2onnx') is not None,
+                      class_names=[f'class{i}' for i in range(10)])
+    return out, model
+
+
+@pytest.fixture(scope='session')
+def llformer_export(tmp_path_factory):
+    """LLFormer (seeded) exported with a small tiling (32x48 tiles, 8 px overlap, cosine blend): (dir, task)."""
+    import paddle
+    import ppuhd
+    from ppuhd.engine import build_task
+    from ppuhd.engine.export import export_model
+    root = tmp_path_factory.mktemp('llformer_export')
+    paddle.seed(0)
+    weights = str(root / 'llformer.pdparams')
+    paddle.save(ppuhd.create_model('llformer').state_dict(), weights)
+    cfg = {'model': {'type': 'llformer'}, 'model_weights': weights,
+           'task': {'type': 'EnhancementTask', 'losses': [],
+                    'tiling': {'tile': [32, 48], 'overlap': [8, 8], 'blend': 'cosine'}}}
+    export_model(cfg, weights, str(root / 'model'))
+    task = build_task(cfg, inference=True)
+    task.eval()
+    return str(root / 'model'), task

@@ -129,5 +129,5 @@ def test_compute_metrics():
     assert out == {'psnr': psnr(pred, target, clamp=False), 'ssim': ssim(pred, target, window='gaussian11'),
                    'mae': mae(pred, target)}
     assert set(HIGHER_IS_BETTER) == set(METRICS)
-    with pytest.raises(KeyError, match='lpips.*mae, psnr, ssim'):
-        compute_metrics(pred, target, {'lpips': {}})
+    with pytest.raises(KeyError, match='fid.*lpips, mae, psnr, ssim'):
+        compute_metrics(pred, target, {'fid': {}})

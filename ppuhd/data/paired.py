@@ -17,7 +17,7 @@ from paddle.io import Dataset
 
 from ..registry import DATASETS
 from ..utils.image_io import IMAGE_EXTENSIONS, list_images, read_image_native, read_image_size, sniff_image_format
-from .transforms import paired_random_crop, random_flip_rot, round_crop_size, to_chw_float
+from .transforms import nine_way_flip_rot, paired_random_crop, random_flip_rot, round_crop_size, to_chw_float
 
 # (layout name, {split: (input dir, gt dir)}) relative to the dataset root, in search order.
 # For LOL-v2 the root is the subset folder, e.g. LOL-v2/Real_captured.
@@ -151,13 +151,18 @@ class PairedImageDataset(Dataset):
         vflip: random vertical flip.
         rot90: random rotation by k * 90 degrees, k in 0..3.
         repeat: the pairs are listed this many times per epoch (for small datasets).
+        nine_way: LLFormer's official 9-way flip/rotation draw (``nine_way_flip_rot``) instead of
+            ``hflip``/``vflip``/``rot90``, which must then be off.
     """
 
     def __init__(self, root: Optional[str] = None, split: str = 'train', input_dir: Optional[str] = None,
                  gt_dir: Optional[str] = None, crop_size: Optional[Union[int, Sequence[int]]] = None,
                  size_multiple: int = 1, hflip: bool = False, vflip: bool = False, rot90: bool = False,
-                 repeat: int = 1):
+                 repeat: int = 1, nine_way: bool = False):
         super().__init__()
+        if nine_way and (hflip or vflip or rot90):
+            raise ValueError('nine_way replaces hflip/vflip/rot90: set those to false in the dataset config')
+        self.nine_way = nine_way
         self.input_dir, self.gt_dir, self.layout = self._resolve_dirs(root, split, input_dir, gt_dir)
         if repeat < 1:
             raise ValueError(f'repeat must be >= 1, got {repeat}')
@@ -195,6 +200,8 @@ class PairedImageDataset(Dataset):
         # Crop first: flipping or rotating a 4K image to keep a small patch would waste most of the work.
         if self.crop_hw is not None:
             lq, gt = paired_random_crop(lq, gt, self.crop_hw, rng, name)
+        if self.nine_way:
+            return nine_way_flip_rot((lq, gt), rng)
         return random_flip_rot((lq, gt), rng, self.hflip, self.vflip, self.rot90)
 
     def __repr__(self) -> str:

@@ -66,3 +66,23 @@ def to_chw_float(img: np.ndarray, max_value: Optional[float] = None) -> np.ndarr
         max_value = np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1.0
     chw = np.transpose(img, (2, 0, 1)).astype(np.float32)
     return np.ascontiguousarray(chw / np.float32(max_value))
+
+
+# LLFormer transform/dataset_RGB.py DataLoaderTrain: aug = random.randint(0, 8) on CHW tensors;
+# 1 flip(H), 2 flip(W), 3-5 rot90 k=1..3 over (H, W), 6 rot90(flip(H)), 7 rot90(flip(W)),
+# 0 and 8 identity (so identity has probability 2/9, each other op 1/9).
+_NINE_WAY = ((False, False, 0), (True, False, 0), (False, True, 0), (False, False, 1), (False, False, 2),
+             (False, False, 3), (True, False, 1), (False, True, 1), (False, False, 0))
+
+
+def nine_way_flip_rot(images: Sequence[np.ndarray], rng: np.random.Generator) -> Tuple[np.ndarray, ...]:
+    """LLFormer's 9-way augmentation of HWC ``images``, one draw shared by all (see ``_NINE_WAY``)."""
+    flip_h, flip_w, k = _NINE_WAY[int(rng.integers(0, 9))]
+    out = []
+    for img in images:
+        if flip_h:
+            img = img[::-1]
+        if flip_w:
+            img = img[:, ::-1]
+        out.append(np.rot90(img, k, axes=(0, 1)) if k else img)
+    return tuple(out)

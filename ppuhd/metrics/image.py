@@ -8,6 +8,8 @@ model, so every convention is an argument here rather than a hidden default:
   evaluation (``src/utils.py: psnr = 10 * log10(1 / mse)`` on the raw network output)
   does NOT clamp: ``clamp=False`` reproduces it. LLFormer evaluates saved uint8
   images, which are clamped by construction.
+* ``quantize``: round prediction and target to uint8 levels first (:func:`quantize_uint8`),
+  LLFormer's protocol of evaluating saved 8-bit images.
 * ``color``: ``'rgb'`` averages over the RGB channels; ``'y'`` uses BT.601 luma as
   BasicSR's ``rgb2ycbcr(img, y_only=True)`` (see :func:`rgb_to_y`).
 * SSIM ``window``: ``'uniform7'`` is scikit-image's default (used by UHDFour and
@@ -56,8 +58,18 @@ def rgb_to_y(img: np.ndarray, data_range: float = 1.0) -> np.ndarray:
     return (y / 255.0 * data_range)[..., None]
 
 
-def _prepare(pred: np.ndarray, target: np.ndarray, data_range: float, clamp: bool, color: str):
-    """Validate, convert to float64 HWC, optionally clip the prediction and take luma."""
+def quantize_uint8(img: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """Round to the 256 levels a saved 8-bit image holds, kept in ``data_range`` units.
+
+    As LLFormer's test_UHD.py saves results: ``img_as_ubyte(clamp(x, 0, 1))`` (rint of x * 255);
+    its evaluation.py then reads the PNGs, so metrics on these values equal skimage's on the uint8 files.
+    """
+    return np.rint(np.clip(img / data_range, 0.0, 1.0) * 255.0) / 255.0 * data_range
+
+
+def _prepare(pred: np.ndarray, target: np.ndarray, data_range: float, clamp: bool, color: str,
+             quantize: bool = False):
+    """Validate, convert to float64 HWC, optionally clip (or quantize to uint8 levels) and take luma."""
     pred, target = np.asarray(pred), np.asarray(target)
     _check_pair(pred, target, data_range)
     pred, target = pred.astype(np.float64), target.astype(np.float64)
@@ -65,6 +77,8 @@ def _prepare(pred: np.ndarray, target: np.ndarray, data_range: float, clamp: boo
         pred, target = pred[..., None], target[..., None]
     if clamp:
         pred = np.clip(pred, 0.0, data_range)
+    if quantize:
+        pred, target = quantize_uint8(pred, data_range), quantize_uint8(target, data_range)
     if color == 'y':
         return rgb_to_y(pred, data_range), rgb_to_y(target, data_range)
     if color != 'rgb':
@@ -73,13 +87,13 @@ def _prepare(pred: np.ndarray, target: np.ndarray, data_range: float, clamp: boo
 
 
 def psnr(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: bool = True,
-         color: str = 'rgb') -> float:
+         color: str = 'rgb', quantize: bool = False) -> float:
     """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``, MSE over all pixels and channels.
 
     Same as ``skimage.metrics.peak_signal_noise_ratio(target, pred, data_range=data_range)``.
     Identical images give ``inf``.
     """
-    pred, target = _prepare(pred, target, data_range, clamp, color)
+    pred, target = _prepare(pred, target, data_range, clamp, color, quantize)
     mse = np.mean((pred - target) ** 2)
     if mse == 0:
         return float('inf')
@@ -114,7 +128,7 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float, window: str) 
 
 
 def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: bool = True,
-         color: str = 'rgb', window: str = 'uniform7') -> float:
+         color: str = 'rgb', window: str = 'uniform7', quantize: bool = False) -> float:
     """Structural similarity, averaged over channels (skimage ``channel_axis=-1``).
 
     Args:
@@ -123,7 +137,7 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: b
             ``'gaussian11'``: ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``
             (Wang et al. 2004; 5-pixel border cropped).
     """
-    pred, target = _prepare(pred, target, data_range, clamp, color)
+    pred, target = _prepare(pred, target, data_range, clamp, color, quantize)
     _, win = _ssim_filter(window)
     if min(pred.shape[:2]) < win:
         raise ValueError(f'SSIM window {window} needs images of at least {win}x{win}, got {pred.shape[:2]}')
@@ -132,18 +146,27 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: b
 
 
 def mae(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: bool = True,
-        color: str = 'rgb') -> float:
+        color: str = 'rgb', quantize: bool = False) -> float:
     """Mean absolute error in units of ``data_range``: ``mean(|pred - target|) / data_range``, in [0, 1].
 
     So uint8 images with ``data_range=255`` and the same images as floats in [0, 1] give the
     same value, on the scale of LLFormer's reported MAE (0.0116 on UHD-LOL4K).
     """
-    pred, target = _prepare(pred, target, data_range, clamp, color)
+    pred, target = _prepare(pred, target, data_range, clamp, color, quantize)
     return float(np.mean(np.abs(pred - target)) / data_range)
 
 
 METRICS: Dict[str, Callable[..., float]] = {'psnr': psnr, 'ssim': ssim, 'mae': mae}
-HIGHER_IS_BETTER: Dict[str, bool] = {'psnr': True, 'ssim': True, 'mae': False}
+
+
+def _lpips(pred: np.ndarray, target: np.ndarray, **kwargs) -> float:
+    from .lpips import lpips  # Paddle is imported only when LPIPS is asked for
+    _check_pair(np.asarray(pred), np.asarray(target), kwargs.get('data_range', 1.0))  # bad input before weights
+    return lpips(pred, target, **kwargs)
+
+
+METRICS['lpips'] = _lpips
+HIGHER_IS_BETTER: Dict[str, bool] = {'psnr': True, 'ssim': True, 'mae': False, 'lpips': False}
 
 
 def compute_metrics(pred: np.ndarray, target: np.ndarray, cfg: Dict[str, dict]) -> Dict[str, float]:

@@ -17,7 +17,8 @@ import paddle.nn.functional as F
 
 from ..inference.padding import crop_to, pad_to_multiple
 from ..registry import MODELS
-from .layers import amplitude_phase, pixel_shuffle, pixel_unshuffle, polar_to_complex, rfft2, torch_default_init_
+from .layers import (amplitude_phase, irfft2, pixel_shuffle, pixel_unshuffle, polar_to_complex, resize_bilinear, rfft2,
+                     spatial_size, torch_default_init_)
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1) -> nn.Conv2D:
@@ -162,10 +163,9 @@ class ProcessBlock(nn.Layer):
         self.cat = _conv(2 * nc, nc, 1)
 
     def forward(self, x, *guide):
-        h, w = x.shape[2], x.shape[3]
         spec = rfft2(x)
         spa = self.spatial_process(x)
-        fre = paddle.fft.irfft2(self.frequency_process(spec, *guide), s=(h, w), norm='backward')
+        fre = irfft2(self.frequency_process(spec, *guide), spatial_size(x))
         return self.cat(paddle.concat([spa, fre], axis=1)) + x
 
 
@@ -197,7 +197,7 @@ class LowNet(nn.Layer):
 
     @staticmethod
     def _up_cat(x, skip):
-        x = F.interpolate(x, size=skip.shape[2:], mode='bilinear', align_corners=False)
+        x = resize_bilinear(x, spatial_size(skip))
         return paddle.concat([x, skip], axis=1)
 
     def forward(self, x):
@@ -238,12 +238,56 @@ class HighNet(nn.Layer):
         feat = self.conv1(pixel_unshuffle(x, self.factor), guide_amp, guide_pha)
         for block in self.extra:
             feat = block(feat)
+        h, w = spatial_size(y_down)
+        y_up = resize_bilinear(y_down, (h * self.factor, w * self.factor))
+        if not paddle.in_dynamic_mode() and not self.refine:
+            return self._graph_tail(pixel_shuffle(feat, self.factor), y_up)
         xout = self.convout(pixel_shuffle(feat, self.factor))
-        y_up = F.interpolate(y_down, scale_factor=self.factor, mode='bilinear', align_corners=False)
         y = self.trans(paddle.concat([y_up, xout], axis=1))
         for conv in self.refine:
             y = conv(y)
         return self.con_temp3(y)
+
+    def _graph_tail(self, shuffled, y_up):
+        """``con_temp3(trans(cat[y_up, convout(shuffled)]))`` at full resolution, for the exported graph.
+
+        The same linear map, computed without its full-resolution 16-channel tensor and without
+        im2col: Paddle's CPU conv unfolds a 3x3 conv of 16 channels at 4K into a 4.8 GB buffer.
+        ``trans`` (1x1) is folded into each tap of ``con_temp3`` (W3[k] @ W1), and every 3x3 conv
+        becomes nine shifted 3-channel matrix products. ``trans``'s bias only reaches the taps that
+        fall inside the image (``con_temp3`` zero-pads), hence the border-aware bias map.
+        """
+        w3 = self.con_temp3.weight.transpose([2, 3, 0, 1])  # [3, 3, out, 16]
+        w1 = self.trans.weight[:, :, 0, 0]  # [16, 6]
+        fused = paddle.matmul(w3, w1)  # [3, 3, out, 6]: channels 0-2 act on y_up, 3-5 on convout
+        xout = _conv3x3_taps(shuffled, self.convout.weight.transpose([2, 3, 0, 1])) + \
+            self.convout.bias.reshape([1, -1, 1, 1])
+        y = _conv3x3_taps(y_up, fused[:, :, :, :3]) + _conv3x3_taps(xout, fused[:, :, :, 3:])
+        return y + _inside_bias(paddle.matmul(w3, self.trans.bias), spatial_size(y)) + \
+            self.con_temp3.bias.reshape([1, -1, 1, 1])
+
+
+def _conv3x3_taps(x: paddle.Tensor, taps: paddle.Tensor) -> paddle.Tensor:
+    """Zero-padded 3x3 conv (no bias) as nine shifted matrix products; ``taps`` is [3, 3, out, in]."""
+    h, w = spatial_size(x)
+    padded = F.pad(x, [1, 1, 1, 1])
+    out = None
+    for i in range(3):
+        for j in range(3):
+            shifted = padded[:, :, i:i + h, j:j + w].reshape([0, 0, -1])  # [B, in, H*W]; reshape shares the slice
+            part = paddle.matmul(taps[i, j], shifted)
+            out = part if out is None else out + part
+    return out.reshape([0, 0, h, w])
+
+
+def _inside_bias(tap_bias: paddle.Tensor, size) -> paddle.Tensor:
+    """[1, out, H, W]: sum of ``tap_bias[i, j]`` ([3, 3, out]) over the taps whose source pixel is inside."""
+    def inside(n):  # [3, n]: is row r + i - 1 within [0, n)?
+        idx = paddle.arange(n).unsqueeze(0) + paddle.arange(3).unsqueeze(1) - 1
+        return paddle.logical_and(idx >= 0, idx < n).astype('float32')
+    rows, cols = inside(size[0]), inside(size[1])
+    per_row = paddle.matmul(tap_bias.transpose([2, 0, 1]), cols)  # [out, 3 (i), W]
+    return paddle.matmul(rows.t(), per_row).unsqueeze(0)  # [out, H, W]
 
 
 class UHDFour(nn.Layer):
@@ -266,6 +310,8 @@ class UHDFour(nn.Layer):
         super().__init__()
         self.factor = factor
         self.size_multiple = factor
+        # smallest side an exported graph serves (equal to dygraph from 16 px for UHD; LowNet runs at 1/factor)
+        self.min_size = 2 * factor
         self.extract = _conv(3, nc // 2)
         self.lownet = LowNet(nc // 2, nc * 12, 3 * factor * factor)
         self.highnet = HighNet(factor, extra_blocks, refine_nc, refine_convs)
@@ -274,8 +320,8 @@ class UHDFour(nn.Layer):
     def forward(self, x) -> Tuple[paddle.Tensor, paddle.Tensor]:
         # any size: reflect-pad to a multiple of ``factor`` (a no-op for training crops), crop back
         x, (h, w) = pad_to_multiple(x, self.factor)
-        feat = F.interpolate(self.extract(x), scale_factor=1.0 / self.factor, mode='bilinear',
-                             align_corners=False)
+        h_pad, w_pad = spatial_size(x)
+        feat = resize_bilinear(self.extract(x), (h_pad // self.factor, w_pad // self.factor))
         y_down, amp, pha = self.lownet(feat)
         y = self.highnet(x, y_down, amp, pha)
         return crop_to(y, (h, w)), crop_to(y_down, (-(-h // self.factor), -(-w // self.factor)))

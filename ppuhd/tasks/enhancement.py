@@ -1,12 +1,12 @@
 """Paired image enhancement (low-light -> normal-light)."""
 import copy
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..inference import predict_padded
+from ..inference import make_tiling, predict_padded, tiled_predict
 from ..registry import LOSSES, TASKS
 from ..utils.logger import get_logger
 from .base import Task
@@ -45,13 +45,17 @@ class EnhancementTask(Task):
         output_names: names of the model's outputs, in order; the first is the prediction.
         size_multiple: input H and W are padded (reflect) to this multiple at prediction time;
             defaults to the model's ``size_multiple`` attribute or 1.
+        tiling: ``None`` predicts on the whole (padded) image; otherwise tiled, memory-bounded
+            prediction (``ppuhd.inference.make_tiling``), e.g. ``{preset: official_uhd}`` or
+            ``{tile: [720, 1280], stride: [360, 640], blend: average}``.
     """
 
     def __init__(self, model: nn.Layer, losses: List[dict], output_names: Sequence[str] = ('pred',),
-                 size_multiple: int = None):
+                 size_multiple: int = None, tiling: Optional[dict] = None):
         super().__init__(model)
         self.output_names = list(output_names)
         self.size_multiple = size_multiple or getattr(model, 'size_multiple', 1)
+        self.tiling = make_tiling(tiling, self.size_multiple)
         logger = get_logger()
         terms = []
         for cfg in losses:
@@ -79,10 +83,16 @@ class EnhancementTask(Task):
         result['loss'] = paddle.add_n(list(result.values()))
         return result
 
+    def _main_output(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self._named_outputs(self.model(x))[self.output_names[0]]
+
     @paddle.no_grad()
     def predict(self, batch):
-        pred = predict_padded(lambda x: self._named_outputs(self.model(x))[self.output_names[0]],
-                              batch['lq'], self.size_multiple)
+        if self.tiling is None:
+            pred = predict_padded(self._main_output, batch['lq'], self.size_multiple)
+        else:
+            pred = paddle.to_tensor(tiled_predict(lambda t: self._main_output(paddle.to_tensor(t)).numpy(),
+                                                  batch['lq'].numpy(), self.tiling))
         return {'pred': pred, 'target': batch.get('gt'), 'input': batch['lq']}
 
     def export_layer(self) -> nn.Layer:

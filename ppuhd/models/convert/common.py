@@ -185,7 +185,8 @@ def expected_shapes(arch: str) -> Shapes:
 
 
 def _under(key: str, modules) -> bool:
-    # a dropped entry is a module prefix, or a single key (e.g. BatchNorm's num_batches_tracked)
+    # a dropped entry is a module prefix, or a single key (e.g. BatchNorm's num_batches_tracked,
+    # LLFormer's unused ``coefficient``)
     return any(key == module or key.startswith(module + '.') for module in modules)
 
 

@@ -1,10 +1,11 @@
 """Building blocks shared by several models; each is written once here."""
 from .shuffle import pixel_shuffle, pixel_unshuffle
-from .fourier import amplitude_phase, polar_to_complex, rfft2
+from .dynamic import resize_bilinear, spatial_size
+from .fourier import amplitude_phase, irfft2, polar_to_complex, rfft2
 from .init import torch_default_init_
 
-__all__ = ['pixel_shuffle', 'pixel_unshuffle', 'amplitude_phase', 'polar_to_complex', 'rfft2',
-           'torch_default_init_']
+__all__ = ['pixel_shuffle', 'pixel_unshuffle', 'amplitude_phase', 'polar_to_complex', 'rfft2', 'irfft2',
+           'spatial_size', 'resize_bilinear', 'torch_default_init_']
 from .attention import Attention
 from .drop import DropPath, drop_path
 from .helpers import to_2tuple

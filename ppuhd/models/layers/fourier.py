@@ -3,6 +3,8 @@ from typing import Tuple
 
 import paddle
 
+from .dynamic import Dim, spatial_size
+
 
 def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
     """|X| and angle(X) of a complex spectrum, with PyTorch's values and gradients.
@@ -17,6 +19,8 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
       routed through a safe dummy value so the gradient is 0, as in PyTorch.
     """
     real, imag = paddle.real(spec), paddle.imag(spec) + 0.0
+    if not paddle.in_dynamic_mode():  # an exported graph never differentiates: same values, 10 fewer ops
+        return paddle.sqrt(real * real + imag * imag), paddle.atan2(imag, real + 0.0)  # -0.0 -> +0.0 as where() does
     zero = paddle.logical_and(real == 0, imag == 0)
     safe_real = paddle.where(zero, paddle.ones_like(real), real)
     safe_imag = paddle.where(zero, paddle.zeros_like(imag), imag)
@@ -37,13 +41,48 @@ def rfft2(x: paddle.Tensor) -> paddle.Tensor:
     gives at every power-of-two size (all of the official 512x512 training).
     """
     spec = paddle.fft.rfft2(x, norm='backward')
-    h, w = x.shape[-2], x.shape[-1]
+    h, w = spatial_size(x)
     rows, cols = paddle.arange(h), paddle.arange(w // 2 + 1)
     real_rows = paddle.logical_or(rows == 0, rows * 2 == h).unsqueeze(1)
     real_cols = paddle.logical_or(cols == 0, cols * 2 == w).unsqueeze(0)
     keep_imag = paddle.logical_not(paddle.logical_and(real_rows, real_cols)).astype(x.dtype)
+    # full rank: oneDNN (Paddle Inference) runs a rank-2 x rank-4 broadcast through a very slow path
+    keep_imag = keep_imag.reshape([1] * (len(x.shape) - 2) + [h, -1])
     # imag * 0 may be -0.0; amplitude_phase maps it to +0.0.
     return paddle.complex(paddle.real(spec), paddle.imag(spec) * keep_imag)
+
+
+def irfft2(spec: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
+    """``paddle.fft.irfft2(spec, s=size, norm='backward')``, also inside a graph with dynamic H and W.
+
+    Dygraph calls ``irfft2`` itself. A static graph cannot pass ``s`` ("FFT
+    sizes contains invalid value" for unknown dims); without ``s`` the output
+    width is 2 * (bins - 1), which is W only for even W. So the graph branches:
+    even W (every level of a 4K or 1080p UHDFour) runs the same ``irfft2``
+    kernel without ``s``, odd W (e.g. LowNet's W/8 = 5 for W = 40) the
+    Hermitian extension of :func:`_irfft2_full`.
+    """
+    if paddle.in_dynamic_mode():
+        return paddle.fft.irfft2(spec, s=tuple(size), norm='backward')
+    w = size[1]
+    return paddle.static.nn.cond(w % 2 == 0, lambda: paddle.fft.irfft2(spec, norm='backward'),
+                                 lambda: _irfft2_full(spec, w))
+
+
+def _irfft2_full(spec: paddle.Tensor, w: Dim) -> paddle.Tensor:
+    """irfft2 of an [..., H, W//2 + 1] half spectrum to width ``w`` through full complex inverse FFTs.
+
+    An inverse FFT over H, then the half spectrum over W is extended
+    Hermitian-symmetrically to ``w`` bins, inverse-transformed, and its real part
+    taken: exactly what a complex-to-real transform computes (it uses only the
+    real part of the DC and, for even W, Nyquist bins), equal to float round-off
+    (~1e-7 relative), at about four times the memory of the real transform.
+    """
+    cols = paddle.fft.ifft(spec, axis=-2, norm='backward')
+    # bins 1 .. W - W//2 - 1 (all but DC and the even-W Nyquist bin) reappear conjugated, reversed
+    mirrored = paddle.conj(paddle.flip(cols[..., 1:w - w // 2], axis=[-1]))
+    full = paddle.concat([cols, mirrored], axis=-1)
+    return paddle.real(paddle.fft.ifft(full, axis=-1, norm='backward'))
 
 
 def polar_to_complex(mag: paddle.Tensor, pha: paddle.Tensor) -> paddle.Tensor:

@@ -1,0 +1,248 @@
+"""Latency, throughput and peak memory of dygraph, Paddle Inference (fp32 / bf16) and ONNX Runtime.
+
+    python deploy/python/benchmark.py                          # UHDFour at 512^2, 1080p and 4K
+    python deploy/python/benchmark.py --cases uhdfour@512 --backends infer_fp32,infer_bf16 --repeats 5
+    python deploy/python/benchmark.py --peer /path/to/UHDFour_code  # + the official PyTorch model, same input
+
+Every case runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is its own. Weights are random
+(speed and memory do not depend on them). Results: a table on stdout, JSON and markdown files.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# enhancement models: training config (a path, or a dict); classifiers: registered name (exported without a Task)
+MODELS = {
+    'uhdfour': 'configs/uhdfour/uhdfour_uhdll.yml',
+    # a whole 1080p image would need tens of GB (FACTS): tiled, with tiles smaller than the official 720x1280
+    'llformer_tiled': {'model': {'type': 'llformer'}, 'model_weights': None,
+                       'task': {'type': 'EnhancementTask', 'losses': [],
+                                'tiling': {'tile': [256, 256], 'overlap': [32, 32], 'blend': 'cosine'}}},
+}
+CLASSIFIERS = {'deit_s': 'deit_small_patch16_224'}
+SIZES = {'512': (512, 512), '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
+DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'deit_s@b8', 'deit_s@b32',
+                 'llformer_tiled@1080p']
+# infer_plain: Paddle Inference fp32 without oneDNN (plain kernels; much lower peak memory on Paddle 3.3.1)
+BACKENDS = ('dygraph', 'infer_fp32', 'infer_bf16', 'infer_plain', 'onnx', 'peer')
+
+
+def _input(spec: dict) -> np.ndarray:
+    shape = spec['shape']
+    return np.random.default_rng(0).random(shape, dtype=np.float32)
+
+
+def _config(model: str) -> dict:
+    sys.path.insert(0, ROOT)
+    from ppuhd.config import get_config
+    cfg = MODELS[model]
+    return cfg if isinstance(cfg, dict) else get_config(os.path.join(ROOT, cfg))
+
+
+def _dygraph_runner(spec: dict):
+    import paddle
+    sys.path.insert(0, ROOT)
+    import ppuhd
+    from ppuhd.engine import build_task
+    from ppuhd.inference.tiling import paddle_tile_fn, tiled_predict
+    paddle.set_device('cpu')
+    paddle.base.core.set_num_threads(spec['threads'])
+    if spec['model'] in CLASSIFIERS:
+        layer, tiling = ppuhd.create_model(CLASSIFIERS[spec['model']]), None
+    else:
+        task = build_task(_config(spec['model']), inference=True)
+        layer, tiling = task.export_layer(), task.tiling
+    layer.eval()
+    fn = paddle_tile_fn(layer)
+    return (lambda x: tiled_predict(fn, x, tiling)) if tiling else fn
+
+
+def _infer_runner(spec: dict):
+    from predictor import Predictor, RunOptions
+    backend = 'onnx' if spec['backend'] == 'onnx' else 'paddle'
+    precision = 'bf16' if spec['backend'] == 'infer_bf16' else 'fp32'
+    opts = RunOptions(threads=spec['threads'], precision=precision, backend=backend,
+                      onednn=spec['backend'] != 'infer_plain')
+    return Predictor(spec['model_dir'], opts).infer
+
+
+def _peer_runner(spec: dict):
+    """The official PyTorch UHDFour (InteractNet) from the user's checkout, never vendored."""
+    import importlib.util
+    import torch
+    torch.set_num_threads(spec['threads'])
+    path = os.path.join(spec['peer'], 'src', 'EnhanceN_arch.py')
+    module_spec = importlib.util.spec_from_file_location('official_uhdfour', path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    net = module.InteractNet().eval()
+
+    def run(x):
+        with torch.no_grad():
+            return net(torch.from_numpy(x))[0].numpy()
+    return run
+
+
+def run_case(spec: dict) -> dict:
+    """Inside the child process: warm up, time ``repeats`` runs, report medians and peak RSS."""
+    runner = {'dygraph': _dygraph_runner, 'peer': _peer_runner}.get(spec['backend'], _infer_runner)(spec)
+    x = _input(spec)
+    for _ in range(spec['warmup']):
+        runner(x)
+    times = []
+    for _ in range(spec['repeats']):
+        start = time.perf_counter()
+        runner(x)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {**{k: spec[k] for k in ('model', 'size', 'backend', 'threads', 'shape')}, 'latency_s': median,
+            'min_s': min(times), 'throughput': spec['shape'][0] / median, 'repeats': spec['repeats'],
+            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _export(model: str, folder: str):
+    """Export once (random weights); returns (model dir, why there is no ONNX model or None)."""
+    sys.path.insert(0, ROOT)
+    import paddle
+    import ppuhd
+    from ppuhd.engine.export import export_classifier, export_model, export_onnx
+    out = os.path.join(folder, model)
+    if not os.path.isfile(os.path.join(out, 'infer_cfg.yml')):
+        paddle.set_device('cpu')
+        if model in CLASSIFIERS:
+            export_classifier(ppuhd.create_model(CLASSIFIERS[model]), CLASSIFIERS[model], out)
+        else:
+            export_model(_config(model), None, out)
+    try:
+        if not os.path.isfile(os.path.join(out, 'model.onnx')):
+            export_onnx(out)
+        return out, None
+    except (ImportError, ValueError) as err:
+        return out, str(err).split('. The Paddle')[0]
+
+
+def _shape(model: str, size: str) -> list:
+    return [SIZES[size], 3, 224, 224] if model in CLASSIFIERS else [1, 3, *SIZES[size]]
+
+
+def _machine(threads: int) -> dict:
+    cpu = platform.processor()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return {'cpu': cpu, 'cores': os.cpu_count(), 'threads': threads, 'load_avg': os.getloadavg(),
+            'python': platform.python_version(), 'date_utc': time.strftime('%Y-%m-%d %H:%M', time.gmtime())}
+
+
+def _child(spec: dict, timeout: float) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec['threads']), GLOG_minloglevel='2')
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(spec)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{')]
+    if proc.returncode != 0 or not lines:
+        reason = (proc.stderr.strip().splitlines() or [f'exit {proc.returncode}'])[-1]
+        return {**{k: spec[k] for k in ('model', 'size', 'backend', 'threads', 'shape')}, 'error': reason[:200]}
+    return json.loads(lines[-1])
+
+
+def markdown(results: list, machine: dict, command: str) -> str:
+    lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads, "
+             f"load average at start {', '.join(f'{v:.2f}' for v in machine['load_avg'])} ({machine['date_utc']} UTC).",
+             f'Command: `{command}`', '',
+             '| model | input | backend | median latency (s) | throughput (img/s) | peak RSS (MB) |',
+             '|---|---|---|---:|---:|---:|']
+    for r in results:
+        shape = 'x'.join(map(str, r['shape']))
+        if 'error' in r:
+            lines.append(f"| {r['model']} | {shape} | {r['backend']} | failed: {r['error']} | | |")
+        else:
+            lines.append(f"| {r['model']} | {shape} | {r['backend']} | {r['latency_s']:.3f} | {r['throughput']:.3f} "
+                         f"| {r['peak_rss_mb']:.0f} |")
+    return '\n'.join(lines) + '\n'
+
+
+def _ratios(results: list) -> list:
+    out = []
+    for r in results:
+        peer = next((p for p in results if p['backend'] == 'peer' and p['shape'] == r['shape'] and 'error' not in p),
+                    None)
+        if peer and r['backend'] != 'peer' and 'error' not in r:
+            out.append(f"{r['model']} {'x'.join(map(str, r['shape']))} {r['backend']}: "
+                       f"{r['latency_s'] / peer['latency_s']:.2f}x the official PyTorch time, "
+                       f"{r['peak_rss_mb'] / peer['peak_rss_mb']:.2f}x its peak memory")
+    return out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--cases', default=','.join(DEFAULT_CASES), help='model@size list; sizes: ' + ', '.join(SIZES))
+    p.add_argument('--backends', default='dygraph,infer_fp32,infer_bf16,infer_plain,onnx', help=', '.join(BACKENDS))
+    p.add_argument('--threads', type=int, default=os.cpu_count() or 1)
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--peer', default=None, help='checkout of the official UHDFour code (adds the "peer" backend)')
+    p.add_argument('--export-dir', default=None, help='where models are exported (default: a temp folder)')
+    p.add_argument('--json', default='output/benchmark.json')
+    p.add_argument('--markdown', default='output/benchmark.md')
+    p.add_argument('--timeout', type=float, default=1800, help='seconds per case')
+    p.add_argument('--child', default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(run_case(json.loads(args.child))))
+        return 0
+    backends = [b for b in args.backends.split(',') if b] + (['peer'] if args.peer else [])
+    unknown = [b for b in backends if b not in BACKENDS]
+    cases = [c.split('@') for c in args.cases.split(',')]
+    bad = [c for c in cases if len(c) != 2 or c[1] not in SIZES or
+           not (c[0] in MODELS and isinstance(SIZES[c[1]], tuple) or c[0] in CLASSIFIERS and isinstance(SIZES[c[1]], int))]
+    if unknown or bad:
+        sys.exit(f'error: unknown backends {unknown} or cases {bad}; enhancement models {list(MODELS)} take sizes '
+                 f'512, 1080p, 4k; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32')
+    machine = _machine(args.threads)
+    export_dir = args.export_dir or tempfile.mkdtemp(prefix='ppuhd_bench_')
+    results = []
+    for model, size in cases:
+        model_dir, no_onnx = _export(model, export_dir)
+        for backend in backends:
+            if backend == 'peer' and model != 'uhdfour':
+                continue
+            if backend == 'onnx' and no_onnx:
+                results.append({'model': model, 'size': size, 'backend': backend, 'threads': args.threads,
+                                'shape': _shape(model, size), 'error': no_onnx})
+                continue
+            spec = {'model': model, 'size': size, 'backend': backend, 'threads': args.threads,
+                    'shape': _shape(model, size), 'model_dir': model_dir, 'peer': args.peer,
+                    'warmup': args.warmup, 'repeats': args.repeats}
+            results.append(_child(spec, args.timeout))
+            print(json.dumps(results[-1]), flush=True)
+    command = 'python deploy/python/benchmark.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    table = markdown(results, machine, command)
+    ratios = _ratios(results)
+    print('\n' + table + ''.join(f'- {line}\n' for line in ratios))
+    for path, text in ((args.json, json.dumps({'machine': machine, 'results': results, 'ratios': ratios}, indent=2)),
+                       (args.markdown, table + ''.join(f'- {line}\n' for line in ratios))):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Export a trained model to Paddle Inference (inference.json + inference.pdiparams + infer_cfg.yml).
+
+    python tools/export.py -c configs/uhdfour/uhdfour_uhdll.yml --weights uhdfour_uhdll.pdparams --output export/uhdfour
+    python tools/export.py -c CFG --weights W --output DIR --softmax --onnx   # classifier with probabilities, + ONNX
+
+Enhancement models take any batch, height and width; classifiers any batch at the model's input size.
+Run the result with deploy/python/infer.py; see docs/deploy.md.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
+
+from ppuhd.config import add_config_args, get_config  # noqa: E402
+from ppuhd.engine import setup_device  # noqa: E402
+from ppuhd.engine.export import export_model  # noqa: E402
+from ppuhd.utils import cli  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(parser)
+    parser.add_argument('--weights', required=True, help='model weights (.pdparams)')
+    parser.add_argument('--output', required=True, help='output folder')
+    parser.add_argument('--softmax', action='store_true', help='classifiers: output probabilities, not logits')
+    parser.add_argument('--onnx', action='store_true', help='also write model.onnx (needs paddle2onnx)')
+    args = parser.parse_args(argv)
+    cfg = get_config(args.config, args.override)
+    setup_device('cpu', cfg.get('num_threads'))
+    infer_cfg = export_model(cfg, args.weights, args.output, softmax=args.softmax, onnx=args.onnx)
+    files = [infer_cfg['model_file'], infer_cfg['params_file'], 'infer_cfg.yml'] + \
+        ([infer_cfg['onnx_file']] if 'onnx_file' in infer_cfg else [])
+    print(f"exported {infer_cfg['model']} ({infer_cfg['task']}) to {args.output}: {', '.join(files)}")
+    return 0
+
+
+if __name__ == '__main__':
+    cli.run(main)
