@@ -12,7 +12,7 @@ import pytest
 import ppuhd
 from conftest import ROOT
 from ppuhd.data.transforms import nine_way_flip_rot
-from ppuhd.metrics import psnr, ssim
+from ppuhd.metrics import psnr, quantize_uint8, ssim
 from ppuhd.models.convert import convert_state_dict
 from ppuhd.models.llformer import LLFormer
 
@@ -106,6 +106,9 @@ def test_uint8_protocol_matches_skimage_on_saved_images():
     assert abs(ssim(pred, gt / 255.0, quantize=True)
                - metrics.structural_similarity(gt, saved, channel_axis=-1)) < 1e-9
     assert psnr(pred, gt / 255.0, quantize=True) != psnr(pred, gt / 255.0)
+    img_as_ubyte = pytest.importorskip('skimage').img_as_ubyte  # what test_UHD.py saves
+    out = rng.uniform(0, 1, 200_000).astype('float32')
+    np.testing.assert_array_equal(quantize_uint8(out) * 255.0, img_as_ubyte(out))
 
 
 def _run(args, **kw):
