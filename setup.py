@@ -23,6 +23,7 @@ setup(
     extras_require={
         'dev': ['pytest'],
         'torch': ['torch'],  # only for tools/convert_weights.py on official .pth files
+        'parity': ['torch', 'einops==0.8.2'],  # tests/test_official_parity_llformer.py imports the official model
     },
     license='Apache-2.0',
 )
