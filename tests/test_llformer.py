@@ -165,7 +165,8 @@ def test_lpips_matches_a_torch_reference_with_synthetic_weights(tmp_path):
 
     def reference(img):  # lpips.LPIPS(net='alex') written out with torch ops
         x = torch.from_numpy(img.transpose(2, 0, 1)[None].astype('float32')) / 127.5 - 1
-        x = (x - torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1)) / torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
+        shift, scale = torch.tensor([-.030, -.088, -.188]), torch.tensor([.458, .448, .450])
+        x = (x - shift.view(1, 3, 1, 1)) / scale.view(1, 3, 1, 1)
         taps = []
         for i, _, _, _, s, p in _CONVS:
             if i in (3, 6):
