@@ -27,6 +27,7 @@ setup(
         'serve': ['fastapi==0.163.2', 'uvicorn==0.54.0', 'python-multipart==0.0.34', 'prometheus-client==0.26.0',
                   'pillow==13.0.0'],
         'onnx': ['paddle2onnx==2.1.0', 'onnxruntime==1.31.1'],
+        'parity': ['torch', 'einops==0.8.2'],  # tests/test_official_parity_llformer.py imports the official model
     },
     license='Apache-2.0',
 )

@@ -12,7 +12,7 @@ import pytest
 import ppuhd
 from conftest import ROOT
 from ppuhd.data.transforms import nine_way_flip_rot
-from ppuhd.metrics import psnr, ssim
+from ppuhd.metrics import psnr, quantize_uint8, ssim
 from ppuhd.models.convert import convert_state_dict
 from ppuhd.models.llformer import LLFormer
 
@@ -106,6 +106,9 @@ def test_uint8_protocol_matches_skimage_on_saved_images():
     assert abs(ssim(pred, gt / 255.0, quantize=True)
                - metrics.structural_similarity(gt, saved, channel_axis=-1)) < 1e-9
     assert psnr(pred, gt / 255.0, quantize=True) != psnr(pred, gt / 255.0)
+    img_as_ubyte = pytest.importorskip('skimage').img_as_ubyte  # what test_UHD.py saves
+    out = rng.uniform(0, 1, 200_000).astype('float32')
+    np.testing.assert_array_equal(quantize_uint8(out) * 255.0, img_as_ubyte(out))
 
 
 def _run(args, **kw):
@@ -162,7 +165,8 @@ def test_lpips_matches_a_torch_reference_with_synthetic_weights(tmp_path):
 
     def reference(img):  # lpips.LPIPS(net='alex') written out with torch ops
         x = torch.from_numpy(img.transpose(2, 0, 1)[None].astype('float32')) / 127.5 - 1
-        x = (x - torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1)) / torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
+        shift, scale = torch.tensor([-.030, -.088, -.188]), torch.tensor([.458, .448, .450])
+        x = (x - shift.view(1, 3, 1, 1)) / scale.view(1, 3, 1, 1)
         taps = []
         for i, _, _, _, s, p in _CONVS:
             if i in (3, 6):

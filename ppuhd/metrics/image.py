@@ -64,7 +64,10 @@ def quantize_uint8(img: np.ndarray, data_range: float = 1.0) -> np.ndarray:
     As LLFormer's test_UHD.py saves results: ``img_as_ubyte(clamp(x, 0, 1))`` (rint of x * 255);
     its evaluation.py then reads the PNGs, so metrics on these values equal skimage's on the uint8 files.
     """
-    return np.rint(np.clip(img / data_range, 0.0, 1.0) * 255.0) / 255.0 * data_range
+    # float32 product as skimage's img_as_ubyte on the float32 network output (float64 rounds a few
+    # half-way values the other way)
+    scaled = np.clip(img / data_range, 0.0, 1.0).astype(np.float32) * np.float32(255.0)
+    return np.rint(scaled).astype(np.float64) / 255.0 * data_range
 
 
 def _prepare(pred: np.ndarray, target: np.ndarray, data_range: float, clamp: bool, color: str,
