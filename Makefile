@@ -1,5 +1,6 @@
 # make demo   build the demo data, train UHDFour on it, evaluate, write enhanced images
 # make test   run the test suite
+# make demo-llformer  train LLFormer on the demo data (about 11 minutes on 2 cores) and evaluate it
 # make demo-deit  build the classification demo data, train the convnet teacher and three tiny DeiT students
 # Both create (or reuse) a virtualenv in .venv and install what they need. Paddle is installed
 # only when none is importable: PADDLE=paddlepaddle-gpu make test picks the GPU build.
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.ppuhd-installed
 DEMO_CFG := configs/uhdfour/uhdfour_demo.yml
 DEMO_OUT := output/uhdfour_demo
 
-.PHONY: install demo test clean-demo demo-deit
+.PHONY: install demo test clean-demo demo-deit demo-llformer
 
 install: $(STAMP)
 
@@ -42,6 +43,12 @@ demo-deit: $(STAMP)
 		$(PY) tools/eval.py -c configs/deit/deit_demo_$$run.yml \
 			--weights output/deit_demo_$$run/best_model.pdparams || exit 1; \
 	done
+
+demo-llformer: $(STAMP)
+	$(PY) tools/make_demo_data.py --output data/demo
+	$(PY) tools/train.py -c configs/llformer/llformer_demo.yml --resume auto
+	$(PY) tools/eval.py -c configs/llformer/llformer_demo.yml \
+		--weights output/llformer_demo/best_model.pdparams
 
 clean-demo:
 	rm -rf $(DEMO_OUT)
