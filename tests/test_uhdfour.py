@@ -1,10 +1,12 @@
 import numpy as np
 import paddle
+import paddle.nn.functional as F
 import pytest
 
 import ppuhd
 from ppuhd.inference import pad_to_multiple, predict_padded
-from ppuhd.models.layers import pixel_shuffle, pixel_unshuffle
+from ppuhd.models.layers import (PointwiseConv2D, PointwiseConv2DTranspose, downsample_bilinear, pixel_shuffle,
+                                 pixel_unshuffle, upsample_bilinear)
 
 
 @pytest.fixture(scope='module')
@@ -94,3 +96,30 @@ def test_default_init_matches_pytorch_bounds():
     w, b = conv.weight.numpy(), conv.bias.numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert np.abs(b).max() <= bound and np.abs(b).std() > 0
+
+
+class _GraphHelpers(paddle.nn.Layer):
+    """The graph-only code paths of the exportable layers, traced with dynamic H and W."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = PointwiseConv2D(3, 5)
+        self.deconv = PointwiseConv2DTranspose(3, 4)
+
+    def forward(self, x):
+        return upsample_bilinear(x, 8), downsample_bilinear(x, 8), self.conv(x), self.deconv(x)
+
+
+@pytest.mark.parametrize('size', [(16, 24), (40, 16), (24, 56)])
+def test_graph_resampling_and_pointwise_convs_match_dygraph(size):
+    layer = _GraphHelpers()
+    graph = paddle.jit.to_static(layer, input_spec=[paddle.static.InputSpec([None, 3, None, None], 'float32')],
+                                 full_graph=True)
+    x = paddle.rand([2, 3, *size])
+    h, w = size
+    expected = (F.interpolate(x, size=(h * 8, w * 8), mode='bilinear', align_corners=False),
+                F.interpolate(x, size=(h // 8, w // 8), mode='bilinear', align_corners=False),
+                layer.conv(x), layer.deconv(x))  # dygraph: the parent Conv2D / Conv2DTranspose kernels
+    for got, want in zip(graph(x), expected):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)

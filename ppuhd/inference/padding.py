@@ -42,8 +42,12 @@ def _graph_pad(x: paddle.Tensor, multiple: int):
     h, w = shape[2], shape[3]
     pad_h, pad_w = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
     replicate = paddle.logical_or(pad_h >= h, pad_w >= w)
-    x = paddle.gather(x, _pad_index(h, pad_h, replicate), axis=2)
-    return paddle.gather(x, _pad_index(w, pad_w, replicate), axis=3), (h, w)
+
+    def padded():
+        rows = paddle.gather(x, _pad_index(h, pad_h, replicate), axis=2)
+        return paddle.gather(rows, _pad_index(w, pad_w, replicate), axis=3)
+    # sizes that need no pad (4K, 1080p for UHDFour) skip two full-resolution copies
+    return paddle.static.nn.cond(pad_h + pad_w == 0, lambda: x, padded), (h, w)
 
 
 def crop_to(y: paddle.Tensor, size: Tuple[int, int]) -> paddle.Tensor:

@@ -17,11 +17,14 @@ import paddle.nn.functional as F
 
 from ..inference.padding import crop_to, pad_to_multiple
 from ..registry import MODELS
-from .layers import (amplitude_phase, irfft2, pixel_shuffle, pixel_unshuffle, polar_to_complex, resize_bilinear, rfft2,
-                     spatial_size, torch_default_init_)
+from .layers import (PointwiseConv2D, PointwiseConv2DTranspose, amplitude_phase, downsample_bilinear, irfft2,
+                     pixel_shuffle, pixel_unshuffle, polar_to_complex, resize_bilinear, rfft2, spatial_size,
+                     torch_default_init_, upsample_bilinear)
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1) -> nn.Conv2D:
+    if k == 1:  # a matrix product in exported graphs (see layers/pointwise.py)
+        return PointwiseConv2D(cin, cout)
     return nn.Conv2D(cin, cout, k, stride=stride, padding=(k // 2 if stride == 1 else 0))
 
 
@@ -186,9 +189,9 @@ class LowNet(nn.Layer):
         self.conv2 = ProcessBlock(nc * 2)
         self.downsample2 = _conv(nc * 2, nc * 3, 2, stride=2)
         self.conv3 = ProcessBlock(nc * 3)
-        self.up1 = nn.Conv2DTranspose(nc * 5, nc * 2, 1)
+        self.up1 = PointwiseConv2DTranspose(nc * 5, nc * 2)
         self.conv4 = ProcessBlock(nc * 2)
-        self.up2 = nn.Conv2DTranspose(nc * 3, nc, 1)
+        self.up2 = PointwiseConv2DTranspose(nc * 3, nc)
         self.conv5 = ProcessBlock(nc)
         self.convout = _conv(nc, guide_nc)
         self.convoutfinal = _conv(guide_nc, 3)
@@ -238,8 +241,7 @@ class HighNet(nn.Layer):
         feat = self.conv1(pixel_unshuffle(x, self.factor), guide_amp, guide_pha)
         for block in self.extra:
             feat = block(feat)
-        h, w = spatial_size(y_down)
-        y_up = resize_bilinear(y_down, (h * self.factor, w * self.factor))
+        y_up = upsample_bilinear(y_down, self.factor)
         if not paddle.in_dynamic_mode() and not self.refine:
             return self._graph_tail(pixel_shuffle(feat, self.factor), y_up)
         xout = self.convout(pixel_shuffle(feat, self.factor))
@@ -320,8 +322,10 @@ class UHDFour(nn.Layer):
     def forward(self, x) -> Tuple[paddle.Tensor, paddle.Tensor]:
         # any size: reflect-pad to a multiple of ``factor`` (a no-op for training crops), crop back
         x, (h, w) = pad_to_multiple(x, self.factor)
-        h_pad, w_pad = spatial_size(x)
-        feat = resize_bilinear(self.extract(x), (h_pad // self.factor, w_pad // self.factor))
+        if paddle.in_dynamic_mode():
+            feat = downsample_bilinear(self.extract(x), self.factor)
+        else:  # the same linear maps in the other order: the 1x1 conv runs on 1/factor^2 of the pixels
+            feat = self.extract(downsample_bilinear(x, self.factor))
         y_down, amp, pha = self.lownet(feat)
         y = self.highnet(x, y_down, amp, pha)
         return crop_to(y, (h, w)), crop_to(y_down, (-(-h // self.factor), -(-w // self.factor)))

@@ -1,11 +1,12 @@
 """Building blocks shared by several models; each is written once here."""
 from .shuffle import pixel_shuffle, pixel_unshuffle
-from .dynamic import resize_bilinear, spatial_size
+from .dynamic import downsample_bilinear, resize_bilinear, spatial_size, upsample_bilinear
 from .fourier import amplitude_phase, irfft2, polar_to_complex, rfft2
 from .init import torch_default_init_
+from .pointwise import PointwiseConv2D, PointwiseConv2DTranspose
 
 __all__ = ['pixel_shuffle', 'pixel_unshuffle', 'amplitude_phase', 'polar_to_complex', 'rfft2', 'irfft2',
-           'spatial_size', 'resize_bilinear', 'torch_default_init_']
+           'spatial_size', 'resize_bilinear', 'downsample_bilinear', 'upsample_bilinear', 'torch_default_init_', 'PointwiseConv2D', 'PointwiseConv2DTranspose']
 from .attention import Attention
 from .drop import DropPath, drop_path
 from .helpers import to_2tuple

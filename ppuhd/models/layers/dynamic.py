@@ -31,9 +31,10 @@ def _source_rows(in_size: paddle.Tensor, out_size: Dim):
 
 def _lerp_axis(x: paddle.Tensor, out_size: Dim, axis: int) -> paddle.Tensor:
     low, high, frac = _source_rows(paddle.shape(x)[axis], out_size)
-    # rank 4: oneDNN runs a rank-2 x rank-4 broadcast through a very slow path
-    frac = frac.reshape([1, 1, -1, 1] if axis == 2 else [1, 1, 1, -1])
-    return paddle.gather(x, low, axis=axis) * (1 - frac) + paddle.gather(x, high, axis=axis) * frac
+    low, high = paddle.gather(x, low, axis=axis), paddle.gather(x, high, axis=axis)
+    # expanded to the full shape: a multiply broadcasting over N and C is ~5x slower on Paddle's CPU kernels
+    frac = frac.reshape([1, 1, -1, 1] if axis == 2 else [1, 1, 1, -1]).expand(paddle.shape(low))
+    return low * (1 - frac) + high * frac
 
 
 def resize_bilinear(x: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
@@ -48,3 +49,58 @@ def resize_bilinear(x: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
     if paddle.in_dynamic_mode():
         return paddle.nn.functional.interpolate(x, size=list(size), mode='bilinear', align_corners=False)
     return _lerp_axis(_lerp_axis(x, size[0], 2), size[1], 3)
+
+
+def _take(x: paddle.Tensor, axis: int, start: int, stop, step: int = 1) -> paddle.Tensor:
+    return paddle.strided_slice(x, [axis], [start], [stop], [step])
+
+
+def downsample_bilinear(x: paddle.Tensor, factor: int) -> paddle.Tensor:
+    """``resize_bilinear`` to 1/``factor`` of an NCHW tensor whose H and W are multiples of an even ``factor``.
+
+    Dygraph calls ``F.interpolate``. A static graph uses what that computes at an exact integer ratio:
+    source row ``factor * i + factor / 2 - 0.5``, i.e. the mean of two strided rows (and columns),
+    without the gathers of :func:`resize_bilinear` (equal to float round-off). Output sides must be
+    >= 2: for a 1-pixel output Paddle's kernel reads row 0 instead.
+    """
+    if paddle.in_dynamic_mode():
+        h, w = spatial_size(x)
+        return resize_bilinear(x, (h // factor, w // factor))
+    for axis in (2, 3):
+        first = _take(x, axis, factor // 2 - 1, 2 ** 31 - 1, factor)
+        second = _take(x, axis, factor // 2, 2 ** 31 - 1, factor)
+        x = first * 0.5 + second * 0.5
+    return x
+
+
+def _upsample_axis(x: paddle.Tensor, factor: int, axis: int) -> paddle.Tensor:
+    # output row factor * i + k reads source row i + (k + 0.5) / factor - 0.5, clamped at the borders:
+    # rows i - 1 and i (k < factor / 2) or i and i + 1, with fixed weights; edge rows repeated for the clamp
+    n = paddle.shape(x)[axis]
+    padded = paddle.concat([_take(x, axis, 0, 1), x, _take(x, axis, -1, 2 ** 31 - 1)], axis=axis)
+    phases = []
+    for k in range(factor):
+        src = (k + 0.5) / factor - 0.5
+        low = -1 if src < 0 else 0
+        frac = src - low
+        a = paddle.slice(padded, [axis], [low + 1], [n + low + 1])
+        b = paddle.slice(padded, [axis], [low + 2], [n + low + 2])
+        phases.append(a * (1 - frac) + b * frac)
+    out = paddle.stack(phases, axis=axis + 1)  # [..., n, factor, ...]
+    shape = paddle.shape(x)
+    new_shape = [shape[i] for i in range(4)]
+    new_shape[axis] = n * factor
+    return out.reshape(new_shape)
+
+
+def upsample_bilinear(x: paddle.Tensor, factor: int) -> paddle.Tensor:
+    """``resize_bilinear`` of an NCHW tensor to ``factor`` times its size (align_corners False).
+
+    Dygraph calls ``F.interpolate``. A static graph computes each of the ``factor`` output phases as a
+    fixed two-tap blend of edge-padded shifted inputs and interleaves them, without full-resolution
+    gathers or broadcasts (equal to float round-off).
+    """
+    h, w = spatial_size(x)
+    if paddle.in_dynamic_mode():
+        return resize_bilinear(x, (h * factor, w * factor))
+    return _upsample_axis(_upsample_axis(x, factor, 2), factor, 3)

@@ -1,0 +1,57 @@
+"""1x1 convolutions that run as plain matrix products in an exported graph.
+
+Dygraph calls the parent ``Conv2D`` / ``Conv2DTranspose`` (outputs unchanged, bit for bit). A static
+graph computes ``W @ x`` on [B, C, H*W] instead, equal to float round-off, because Paddle
+Inference's oneDNN conv keeps a blocked copy of every input that does not arrive in its own layout,
+cached per op and input shape for the life of the predictor (``AcquireSrcMemoryWithReorder`` in
+``phi/kernels/onednn/conv_handler.h``). A model whose convs follow FFTs, slices and concats (UHDFour)
+holds one such copy per conv: 6 GB at 4K. oneDNN's matmul reads the plain layout in place.
+Parameter names and shapes are those of the parent layers, so checkpoints load unchanged.
+"""
+import paddle
+import paddle.nn as nn
+
+from .dynamic import spatial_size
+
+
+def _matmul_nchw(weight: paddle.Tensor, bias, x: paddle.Tensor) -> paddle.Tensor:
+    """``weight`` [out, in] applied to every pixel of NCHW ``x``, plus ``bias`` [out]."""
+    h, w = spatial_size(x)
+    out = paddle.matmul(weight, x.reshape([0, 0, -1]))
+    if bias is not None:
+        out = out + bias.reshape([-1, 1])
+    return out.reshape([0, 0, h, w])
+
+
+class PointwiseConv2D(nn.Conv2D):
+    """``nn.Conv2D(in_channels, out_channels, 1)``; a matrix product in static graphs.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x):
+        if paddle.in_dynamic_mode():
+            return super().forward(x)
+        return _matmul_nchw(self.weight[:, :, 0, 0], self.bias, x)
+
+
+class PointwiseConv2DTranspose(nn.Conv2DTranspose):
+    """``nn.Conv2DTranspose(in_channels, out_channels, 1)``; a matrix product in static graphs.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x):
+        if paddle.in_dynamic_mode():
+            return super().forward(x)
+        return _matmul_nchw(self.weight[:, :, 0, 0].t(), self.bias, x)
