@@ -182,3 +182,14 @@ def test_llformer_tiled_predictor_equals_dygraph(llformer_export):
         x = paddle.to_tensor((img.astype(np.float32) / 255).transpose(2, 0, 1)[None])
         expected = task.predict({'lq': x})['pred'][0].numpy().transpose(1, 2, 0)
         assert np.abs(predictor.enhance(img) - expected).max() < 1e-4, (h, w)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--backends', 'peer'], '--peer /path/to/UHDFour_code'),
+    (['--backends', 'tensorflow'], 'tensorflow'),
+    (['--cases', 'uhdfour@b8'], 'uhdfour@b8'),
+])
+def test_benchmark_refuses_bad_arguments(args, message):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'deploy', 'python', 'benchmark.py'), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr + proc.stdout

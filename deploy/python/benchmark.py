@@ -207,14 +207,21 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(run_case(json.loads(args.child))))
         return 0
-    backends = [b for b in args.backends.split(',') if b] + (['peer'] if args.peer else [])
+    backends = [b for b in args.backends.split(',') if b]
+    if 'peer' in backends and not args.peer:
+        print('benchmark: the peer backend times the official PyTorch code: add --peer /path/to/UHDFour_code',
+              file=sys.stderr)
+        return 2
+    backends = [b for b in backends if b != 'peer'] + (['peer'] if args.peer else [])  # once, last
     unknown = [b for b in backends if b not in BACKENDS]
     cases = [c.split('@') for c in args.cases.split(',')]
     bad = [c for c in cases if len(c) != 2 or c[1] not in SIZES or
            not (c[0] in MODELS and isinstance(SIZES[c[1]], tuple) or c[0] in CLASSIFIERS and isinstance(SIZES[c[1]], int))]
     if unknown or bad:
-        sys.exit(f'error: unknown backends {unknown} or cases {bad}; enhancement models {list(MODELS)} take sizes '
-                 f'512, 1080p, 4k; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32')
+        print(f"benchmark: unknown backends {unknown} or cases {['@'.join(c) for c in bad]}; enhancement models "
+              f'{list(MODELS)} take sizes 512, 1080p, 4k; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32',
+              file=sys.stderr)
+        return 2
     machine = _machine(args.threads)
     export_dir = args.export_dir or tempfile.mkdtemp(prefix='ppuhd_bench_')
     results = []
