@@ -23,7 +23,16 @@ def _matmul_nchw(weight: paddle.Tensor, bias, x: paddle.Tensor) -> paddle.Tensor
     return out.reshape([0, 0, h, w])
 
 
-class PointwiseConv2D(nn.Conv2D):
+class _MatmulInGraph:
+    """Mixin: the parent layer's kernel in dygraph, ``matrix() @ x`` in a static graph."""
+
+    def forward(self, x):
+        if paddle.in_dynamic_mode():
+            return super().forward(x)
+        return _matmul_nchw(self.matrix(), self.bias, x)
+
+
+class PointwiseConv2D(_MatmulInGraph, nn.Conv2D):
     """``nn.Conv2D(in_channels, out_channels, 1)``; a matrix product in static graphs.
 
     Args:
@@ -34,13 +43,11 @@ class PointwiseConv2D(nn.Conv2D):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(in_channels, out_channels, 1)
 
-    def forward(self, x):
-        if paddle.in_dynamic_mode():
-            return super().forward(x)
-        return _matmul_nchw(self.weight[:, :, 0, 0], self.bias, x)
+    def matrix(self) -> paddle.Tensor:
+        return self.weight[:, :, 0, 0]  # [out, in, 1, 1]
 
 
-class PointwiseConv2DTranspose(nn.Conv2DTranspose):
+class PointwiseConv2DTranspose(_MatmulInGraph, nn.Conv2DTranspose):
     """``nn.Conv2DTranspose(in_channels, out_channels, 1)``; a matrix product in static graphs.
 
     Args:
@@ -51,7 +58,5 @@ class PointwiseConv2DTranspose(nn.Conv2DTranspose):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(in_channels, out_channels, 1)
 
-    def forward(self, x):
-        if paddle.in_dynamic_mode():
-            return super().forward(x)
-        return _matmul_nchw(self.weight[:, :, 0, 0].t(), self.bias, x)
+    def matrix(self) -> paddle.Tensor:
+        return self.weight[:, :, 0, 0].t()  # stored [in, out, 1, 1]
