@@ -21,7 +21,7 @@ setup(
     python_requires='>=3.9',
     install_requires=_requirements('requirements.txt'),
     extras_require={
-        'dev': ['pytest'],
+        'dev': ['pytest', 'nbclient==0.11.0', 'nbformat==5.11.1', 'ipykernel==7.4.0', 'matplotlib==3.11.2'],
         'torch': ['torch'],  # only for tools/convert_weights.py on official .pth files
         # deploy/serving (HTTP service) and tools/export.py --onnx / deploy --backend onnx
         'serve': ['fastapi==0.163.2', 'uvicorn==0.54.0', 'python-multipart==0.0.34', 'prometheus-client==0.26.0',

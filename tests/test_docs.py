@@ -164,6 +164,8 @@ def _expand(pattern: str):
     match = re.search(r'\{([^{}]*)\}', pattern)
     if not match:
         return [pattern]
+    if ',' not in match.group(1):  # a Python format field ({run}): any file there
+        return _expand(pattern[:match.start()] + '*' + pattern[match.end():])
     return [p for alt in match.group(1).split(',') for p in _expand(pattern[:match.start()] + alt + pattern[match.end():])]
 
 
