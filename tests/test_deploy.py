@@ -186,6 +186,7 @@ def test_llformer_tiled_predictor_equals_dygraph(llformer_export):
 
 @pytest.mark.parametrize('args, message', [
     (['--backends', 'peer'], '--peer /path/to/UHDFour_code'),
+    (['--backends', 'infer_fp32,peer_reuse'], '--peer /path/to/UHDFour_code'),
     (['--backends', 'tensorflow'], 'tensorflow'),
     (['--cases', 'uhdfour@b8'], 'uhdfour@b8'),
 ])
@@ -193,3 +194,41 @@ def test_benchmark_refuses_bad_arguments(args, message):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'deploy', 'python', 'benchmark.py'), *args],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and message in proc.stderr + proc.stdout
+
+
+_FAULTS = """
+import ctypes, resource, sys
+sys.path.insert(0, {deploy!r})
+from predictor import keep_freed_memory
+if sys.argv[1] == 'keep':
+    keep_freed_memory()
+libc = ctypes.CDLL('libc.so.6')
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+def block():  # what a framework does for a 64 MB tensor: malloc, write, free
+    p = libc.malloc(64 << 20); ctypes.memset(p, 1, 64 << 20); libc.free(p)
+block()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+block()  # the same size again: fresh pages, or the freed ones
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_reuse_memory_keeps_freed_blocks():
+    """glibc maps a 64 MB block fresh each time (~16k page faults); with keep_freed_memory the freed one is reused."""
+    code = _FAULTS.format(deploy=os.path.join(ROOT, 'deploy', 'python'))
+    faults = {mode: int(subprocess.run([sys.executable, '-c', code, mode], capture_output=True, text=True,
+                                       check=True, timeout=120).stdout) for mode in ('default', 'keep')}
+    assert faults['default'] > 10000 and faults['keep'] < 1000, faults
+
+
+def test_reuse_memory_predictor_matches(uhdfour_export):
+    """The option changes where memory comes from, not the numbers (in a child: it is process-wide)."""
+    code = ("import sys, numpy as np; sys.path.insert(0, {deploy!r}); from predictor import Predictor, RunOptions; "
+            "x = np.random.default_rng(0).random((1, 3, 40, 56), dtype=np.float32); "
+            "a = Predictor({model!r}, RunOptions(threads=1)).infer(x); "
+            "b = Predictor({model!r}, RunOptions(threads=1, reuse_memory=True)).infer(x); "
+            "print(float(np.abs(a - b).max()))").format(deploy=os.path.join(ROOT, 'deploy', 'python'),
+                                                         model=uhdfour_export[0])
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert float(proc.stdout.strip().splitlines()[-1]) == 0.0

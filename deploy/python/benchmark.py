@@ -34,8 +34,11 @@ CLASSIFIERS = {'deit_s': 'deit_small_patch16_224'}
 SIZES = {'512': (512, 512), '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
 DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'deit_s@b8', 'deit_s@b32',
                  'llformer_tiled@1080p']
+# infer_reuse: infer_fp32 with --reuse-memory (freed memory kept by glibc malloc: faster, higher peak)
 # infer_plain: Paddle Inference fp32 without oneDNN (plain kernels; much lower peak memory on Paddle 3.3.1)
-BACKENDS = ('dygraph', 'infer_fp32', 'infer_bf16', 'infer_plain', 'onnx', 'peer')
+# peer / peer_reuse: the official PyTorch code (--peer), with glibc's default allocator / with --reuse-memory's
+BACKENDS = ('dygraph', 'infer_fp32', 'infer_reuse', 'infer_bf16', 'infer_plain', 'onnx', 'peer', 'peer_reuse')
+PEERS = ('peer', 'peer_reuse')
 
 
 def _input(spec: dict) -> np.ndarray:
@@ -73,7 +76,7 @@ def _infer_runner(spec: dict):
     backend = 'onnx' if spec['backend'] == 'onnx' else 'paddle'
     precision = 'bf16' if spec['backend'] == 'infer_bf16' else 'fp32'
     opts = RunOptions(threads=spec['threads'], precision=precision, backend=backend,
-                      onednn=spec['backend'] != 'infer_plain')
+                      onednn=spec['backend'] != 'infer_plain', reuse_memory=spec['backend'] == 'infer_reuse')
     return Predictor(spec['model_dir'], opts).infer
 
 
@@ -82,6 +85,9 @@ def _peer_runner(spec: dict):
     import importlib.util
     import torch
     torch.set_num_threads(spec['threads'])
+    if spec['backend'] == 'peer_reuse':
+        from predictor import keep_freed_memory
+        keep_freed_memory()
     path = os.path.join(spec['peer'], 'src', 'EnhanceN_arch.py')
     module_spec = importlib.util.spec_from_file_location('official_uhdfour', path)
     module = importlib.util.module_from_spec(module_spec)
@@ -96,7 +102,8 @@ def _peer_runner(spec: dict):
 
 def run_case(spec: dict) -> dict:
     """Inside the child process: warm up, time ``repeats`` runs, report medians and peak RSS."""
-    runner = {'dygraph': _dygraph_runner, 'peer': _peer_runner}.get(spec['backend'], _infer_runner)(spec)
+    runner = {'dygraph': _dygraph_runner, 'peer': _peer_runner, 'peer_reuse': _peer_runner}.get(
+        spec['backend'], _infer_runner)(spec)
     x = _input(spec)
     for _ in range(spec['warmup']):
         runner(x)
@@ -176,24 +183,26 @@ def markdown(results: list, machine: dict, command: str) -> str:
 
 def _ratios(results: list) -> list:
     out = []
-    for r in results:
-        peer = next((p for p in results if p['backend'] == 'peer' and p['shape'] == r['shape'] and 'error' not in p),
-                    None)
-        if peer and r['backend'] != 'peer' and 'error' not in r:
-            out.append(f"{r['model']} {'x'.join(map(str, r['shape']))} {r['backend']}: "
-                       f"{r['latency_s'] / peer['latency_s']:.2f}x the official PyTorch time, "
-                       f"{r['peak_rss_mb'] / peer['peak_rss_mb']:.2f}x its peak memory")
+    for kind, name in (('peer', 'the official PyTorch'), ('peer_reuse', 'the official PyTorch (reuse-memory)')):
+        for r in results:
+            peer = next((p for p in results if p['backend'] == kind and p['shape'] == r['shape'] and 'error' not in p),
+                        None)
+            if peer and r['backend'] not in PEERS and 'error' not in r:
+                out.append(f"{r['model']} {'x'.join(map(str, r['shape']))} {r['backend']}: "
+                           f"{r['latency_s'] / peer['latency_s']:.2f}x {name} time, "
+                           f"{r['peak_rss_mb'] / peer['peak_rss_mb']:.2f}x its peak memory")
     return out
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--cases', default=','.join(DEFAULT_CASES), help='model@size list; sizes: ' + ', '.join(SIZES))
-    p.add_argument('--backends', default='dygraph,infer_fp32,infer_bf16,infer_plain,onnx', help=', '.join(BACKENDS))
+    p.add_argument('--backends', default='dygraph,infer_fp32,infer_reuse,infer_bf16,infer_plain,onnx', help=', '.join(BACKENDS))
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1)
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--peer', default=None, help='checkout of the official UHDFour code (adds the "peer" backend)')
+    p.add_argument('--peer', default=None,
+                   help='checkout of the official UHDFour code (adds the "peer" backend unless peer_reuse is listed)')
     p.add_argument('--export-dir', default=None, help='where models are exported (default: a temp folder)')
     p.add_argument('--json', default='output/benchmark.json')
     p.add_argument('--markdown', default='output/benchmark.md')
@@ -208,11 +217,12 @@ def main(argv=None) -> int:
         print(json.dumps(run_case(json.loads(args.child))))
         return 0
     backends = [b for b in args.backends.split(',') if b]
-    if 'peer' in backends and not args.peer:
-        print('benchmark: the peer backend times the official PyTorch code: add --peer /path/to/UHDFour_code',
+    if any(b in PEERS for b in backends) and not args.peer:
+        print('benchmark: the peer backends time the official PyTorch code: add --peer /path/to/UHDFour_code',
               file=sys.stderr)
         return 2
-    backends = [b for b in backends if b != 'peer'] + (['peer'] if args.peer else [])  # once, last
+    peers = [b for b in PEERS if b in backends] or (['peer'] if args.peer else [])
+    backends = [b for b in backends if b not in PEERS] + peers  # each once, last
     unknown = [b for b in backends if b not in BACKENDS]
     cases = [c.split('@') for c in args.cases.split(',')]
     bad = [c for c in cases if len(c) != 2 or c[1] not in SIZES or
@@ -228,7 +238,7 @@ def main(argv=None) -> int:
     for model, size in cases:
         model_dir, no_onnx = _export(model, export_dir)
         for backend in backends:
-            if backend == 'peer' and model != 'uhdfour':
+            if backend in PEERS and model != 'uhdfour':
                 continue
             if backend == 'onnx' and no_onnx:
                 results.append({'model': model, 'size': size, 'backend': backend, 'threads': args.threads,

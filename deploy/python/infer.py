@@ -41,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument('--min-subgraph-size', type=int, default=3, help='smallest op count given to TensorRT')
     p.add_argument('--collect-shapes', default=None, metavar='FILE', help='record shape ranges of this run')
     p.add_argument('--gpu-id', type=int, default=0)
+    p.add_argument('--reuse-memory', action='store_true',
+                   help='keep freed memory for the next tensors (glibc): faster on UHD images, higher peak memory')
     p.add_argument('--topk', type=int, default=5, help='classifiers: classes reported per image')
     return p.parse_args(argv)
 
@@ -50,7 +52,7 @@ def options(args) -> RunOptions:
                       precision=args.precision, tensorrt=args.trt, trt_precision=args.trt_precision,
                       trt_shape_file=args.trt_shape_file, trt_cache_dir=args.trt_cache_dir,
                       min_subgraph_size=args.min_subgraph_size, collect_shapes=args.collect_shapes,
-                      gpu_id=args.gpu_id)
+                      gpu_id=args.gpu_id, reuse_memory=args.reuse_memory)
 
 
 def run_file(predictor: Predictor, src: str, output: str, topk: int, results: dict) -> None:

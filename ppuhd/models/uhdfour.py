@@ -17,9 +17,9 @@ import paddle.nn.functional as F
 
 from ..inference.padding import crop_to, pad_to_multiple
 from ..registry import MODELS
-from .layers import (PointwiseConv2D, PointwiseConv2DTranspose, amplitude_phase, downsample_bilinear, irfft2,
-                     pixel_shuffle, pixel_unshuffle, polar_to_complex, resize_bilinear, rfft2, spatial_size,
-                     torch_default_init_, upsample_bilinear)
+from .layers import (PointwiseConv2D, PointwiseConv2DTranspose, downsample_bilinear, irfft2, pixel_shuffle,
+                     pixel_unshuffle, pointwise_concat, pointwise_matmul, polar_to_complex, resize_bilinear,
+                     rfft2_amplitude_phase, spatial_size, torch_default_init_, upsample_bilinear)
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1) -> nn.Conv2D:
@@ -71,12 +71,16 @@ class InvBlock(nn.Layer):
         self.G = UNetConvBlock(self.split1, self.split2)
         self.H = UNetConvBlock(self.split1, self.split2)
 
-    def forward(self, x):
+    def coupling(self, x):
+        """The input halves and the output halves: (x1, x2, y1, y2)."""
         x1, x2 = x[:, :self.split1], x[:, self.split1:]
         y1 = x1 + self.F(x2)
         s = self.clamp * (F.sigmoid(self.H(y1)) * 2 - 1)
         y2 = x2 * paddle.exp(s) + self.G(y1)
-        return paddle.concat([y1, y2], axis=1)
+        return x1, x2, y1, y2
+
+    def forward(self, x):
+        return paddle.concat(self.coupling(x)[2:], axis=1)
 
 
 class SpaBlock(nn.Layer):
@@ -110,8 +114,7 @@ class FreBlock(nn.Layer):
         self.processmag = _mag_pha_mlp(nc)
         self.processpha = _mag_pha_mlp(nc)
 
-    def forward(self, spec):
-        mag, pha = amplitude_phase(spec)
+    def forward(self, mag, pha):
         return polar_to_complex(self.processmag(mag), self.processpha(pha))
 
 
@@ -129,7 +132,7 @@ class SFT(nn.Layer):
         self.convfuse = _conv(2 * nc, nc, 1)
 
     def forward(self, x, cond):
-        return self.convfuse(paddle.concat([x, self.convmul(cond) * x + self.convadd(cond)], axis=1))
+        return pointwise_concat(self.convfuse, [x, self.convmul(cond) * x + self.convadd(cond)])
 
 
 class FreBlockAdjust(FreBlock):
@@ -144,10 +147,9 @@ class FreBlockAdjust(FreBlock):
         self.sft = SFT(nc)
         self.cat = _conv(2 * nc, nc, 1)
 
-    def forward(self, spec, guide_amp, guide_pha):
-        mag, pha = amplitude_phase(spec)
+    def forward(self, mag, pha, guide_amp, guide_pha):
         mag = self.sft(self.processmag(mag), guide_amp)
-        pha = self.cat(paddle.concat([guide_pha, self.processpha(pha)], axis=1))
+        pha = pointwise_concat(self.cat, [guide_pha, self.processpha(pha)])
         return polar_to_complex(mag, pha)
 
 
@@ -166,10 +168,13 @@ class ProcessBlock(nn.Layer):
         self.cat = _conv(2 * nc, nc, 1)
 
     def forward(self, x, *guide):
-        spec = rfft2(x)
-        spa = self.spatial_process(x)
-        fre = irfft2(self.frequency_process(spec, *guide), spatial_size(x))
-        return self.cat(paddle.concat([spa, fre], axis=1)) + x
+        fre = irfft2(self.frequency_process(*rfft2_amplitude_phase(x), *guide), spatial_size(x))
+        if paddle.in_dynamic_mode():
+            spa = self.spatial_process(x)
+            return self.cat(paddle.concat([spa, fre], axis=1)) + x
+        # graph: the same sums without the concatenated tensors (spa = x + cat[y1, y2])
+        x1, x2, y1, y2 = self.spatial_process.block.coupling(x)
+        return pointwise_concat(self.cat, [x1 + y1, x2 + y2, fre]) + x
 
 
 class LowNet(nn.Layer):
@@ -199,18 +204,26 @@ class LowNet(nn.Layer):
         self.transpha = _conv(guide_nc, guide_nc)
 
     @staticmethod
-    def _up_cat(x, skip):
-        x = resize_bilinear(x, spatial_size(skip))
-        return paddle.concat([x, skip], axis=1)
+    def _up(layer, x, skip):
+        """``layer`` (1x1) on cat[bilinear(x to the size of skip), skip].
+
+        In a static graph ``layer``'s x columns run before the resize (both are linear per pixel /
+        per channel, and the bias is added once), at 1/4 of the pixels and without the concatenation.
+        """
+        if paddle.in_dynamic_mode():
+            return layer(paddle.concat([resize_bilinear(x, spatial_size(skip)), skip], axis=1))
+        weight, c = layer.matrix(), x.shape[1]
+        low = pointwise_matmul(weight[:, :c], None, x)
+        return resize_bilinear(low, spatial_size(skip)) + pointwise_matmul(weight[:, c:], layer.bias, skip)
 
     def forward(self, x):
         x01 = self.conv1(self.conv0(x))
         x12 = self.conv2(self.downsample1(x01))
         x3 = self.conv3(self.downsample2(x12))
-        x4 = self.conv4(self.up1(self._up_cat(x3, x12)))
-        x5 = self.conv5(self.up2(self._up_cat(x4, x01)))
+        x4 = self.conv4(self._up(self.up1, x3, x12))
+        x5 = self.conv5(self._up(self.up2, x4, x01))
         xout = self.convout(x5)
-        amp, pha = amplitude_phase(rfft2(xout))
+        amp, pha = rfft2_amplitude_phase(xout)
         return self.convoutfinal(xout), self.transamp(amp), self.transpha(pha)
 
 

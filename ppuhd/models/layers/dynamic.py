@@ -29,26 +29,30 @@ def _source_rows(in_size: paddle.Tensor, out_size: Dim):
     return low, high, src - low.astype('float32')
 
 
-def _lerp_axis(x: paddle.Tensor, out_size: Dim, axis: int) -> paddle.Tensor:
-    low, high, frac = _source_rows(paddle.shape(x)[axis], out_size)
-    low, high = paddle.gather(x, low, axis=axis), paddle.gather(x, high, axis=axis)
-    # expanded to the full shape: a multiply broadcasting over N and C is ~5x slower on Paddle's CPU kernels
-    frac = frac.reshape([1, 1, -1, 1] if axis == 2 else [1, 1, 1, -1]).expand(paddle.shape(low))
-    return low * (1 - frac) + high * frac
+def _interp_matrix(in_size: paddle.Tensor, out_size: Dim) -> paddle.Tensor:
+    """[out, in] matrix of Paddle's bilinear (align_corners False) weights along one axis: two taps per row."""
+    low, high, frac = _source_rows(in_size, out_size)
+    cols = paddle.arange(in_size).astype('int64').unsqueeze(0)
+    return (cols == low.unsqueeze(1)).astype('float32') * (1 - frac).unsqueeze(1) + \
+        (cols == high.unsqueeze(1)).astype('float32') * frac.unsqueeze(1)
 
 
 def resize_bilinear(x: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
     """``F.interpolate(x, size, mode='bilinear', align_corners=False)`` of an NCHW tensor.
 
-    Dygraph calls ``F.interpolate``. A static graph interpolates with gathers
-    and the same index and weight formulas (Paddle's interpolate kernel, ratio
-    in/out), equal to float round-off: Paddle Inference 3.3.1 cannot run the
-    ``bilinear_interp`` op under oneDNN ("ConvertPirAttribute2RuntimeAttribute
-    not support ArrayAttribute<DoubleAttribute>", PaddlePaddle/Paddle#79749).
+    Dygraph calls ``F.interpolate``. A static graph multiplies by the interpolation matrices
+    (rows, then columns), built from Paddle's index and weight formulas (ratio in/out): equal to
+    float round-off, and two matrix products instead of gathers and broadcasts, which Paddle's CPU
+    kernels run single-threaded (UHDFour 4K: ~1 s per image). Paddle Inference 3.3.1 cannot run the
+    ``bilinear_interp`` op under oneDNN ("ConvertPirAttribute2RuntimeAttribute not support
+    ArrayAttribute<DoubleAttribute>", PaddlePaddle/Paddle#79749).
     """
     if paddle.in_dynamic_mode():
         return paddle.nn.functional.interpolate(x, size=list(size), mode='bilinear', align_corners=False)
-    return _lerp_axis(_lerp_axis(x, size[0], 2), size[1], 3)
+    shape = paddle.shape(x)
+    rows = paddle.matmul(_interp_matrix(shape[2], size[0]), x)  # [out_h, H] @ [B, C, H, W]
+    cols = paddle.matmul(rows.reshape([-1, shape[3]]), _interp_matrix(shape[3], size[1]), transpose_y=True)
+    return cols.reshape([shape[0], shape[1], size[0], size[1]])
 
 
 def _take(x: paddle.Tensor, axis: int, start: int, stop, step: int = 1) -> paddle.Tensor:

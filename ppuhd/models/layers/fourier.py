@@ -29,6 +29,20 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
     return mag, pha
 
 
+def _self_conjugate_mask(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
+    """0 at the rfft2 bins of ``x`` that are real in exact arithmetic (row 0 / H/2 x column 0 / W/2), else 1.
+
+    Expanded to the shape of ``like``: Paddle's CPU multiply broadcasting over N and C runs ~5x slower
+    than an expand plus a same-shape multiply (1080p UHDFour, Paddle Inference: 47 ms -> 9 ms per call).
+    """
+    h, w = spatial_size(x)
+    rows, cols = paddle.arange(h), paddle.arange(w // 2 + 1)
+    real_rows = paddle.logical_or(rows == 0, rows * 2 == h).unsqueeze(1)
+    real_cols = paddle.logical_or(cols == 0, cols * 2 == w).unsqueeze(0)
+    keep_imag = paddle.logical_not(paddle.logical_and(real_rows, real_cols)).astype(x.dtype)
+    return keep_imag.reshape([1] * (len(x.shape) - 2) + [h, -1]).expand(paddle.shape(like))
+
+
 def rfft2(x: paddle.Tensor) -> paddle.Tensor:
     """``paddle.fft.rfft2(x, norm='backward')`` of a real [..., H, W] tensor, with exactly real self-conjugate bins.
 
@@ -41,17 +55,24 @@ def rfft2(x: paddle.Tensor) -> paddle.Tensor:
     gives at every power-of-two size (all of the official 512x512 training).
     """
     spec = paddle.fft.rfft2(x, norm='backward')
-    h, w = spatial_size(x)
-    rows, cols = paddle.arange(h), paddle.arange(w // 2 + 1)
-    real_rows = paddle.logical_or(rows == 0, rows * 2 == h).unsqueeze(1)
-    real_cols = paddle.logical_or(cols == 0, cols * 2 == w).unsqueeze(0)
-    keep_imag = paddle.logical_not(paddle.logical_and(real_rows, real_cols)).astype(x.dtype)
-    # expanded to the full shape: Paddle's CPU multiply broadcasting over N and C runs ~5x slower than
-    # an expand plus a same-shape multiply (1080p UHDFour, Paddle Inference: 47 ms -> 9 ms per call)
     imag = paddle.imag(spec)
-    keep_imag = keep_imag.reshape([1] * (len(x.shape) - 2) + [h, -1]).expand(paddle.shape(imag))
     # imag * 0 may be -0.0; amplitude_phase maps it to +0.0.
-    return paddle.complex(paddle.real(spec), imag * keep_imag)
+    return paddle.complex(paddle.real(spec), imag * _self_conjugate_mask(x, imag))
+
+
+def rfft2_amplitude_phase(x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
+    """``amplitude_phase(rfft2(x))``.
+
+    In a static graph (never differentiated) with fewer full-size passes: the complex tensor is
+    not rebuilt, the zero-gradient guards are left out; values as in dygraph. (``paddle.abs`` of
+    the complex spectrum would save three passes but its CPU kernel is ~4x slower than them.)
+    """
+    if paddle.in_dynamic_mode():
+        return amplitude_phase(rfft2(x))
+    spec = paddle.fft.rfft2(x, norm='backward')
+    real, imag = paddle.real(spec), paddle.imag(spec)
+    imag = imag * _self_conjugate_mask(x, imag) + 0.0  # + 0.0: -0.0 -> +0.0
+    return paddle.sqrt(real * real + imag * imag), paddle.atan2(imag, real + 0.0)
 
 
 def irfft2(spec: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:

@@ -14,13 +14,29 @@ import paddle.nn as nn
 from .dynamic import spatial_size
 
 
-def _matmul_nchw(weight: paddle.Tensor, bias, x: paddle.Tensor) -> paddle.Tensor:
-    """``weight`` [out, in] applied to every pixel of NCHW ``x``, plus ``bias`` [out]."""
+def pointwise_matmul(weight: paddle.Tensor, bias, x: paddle.Tensor) -> paddle.Tensor:
+    """``weight`` [out, in] applied to every pixel of NCHW ``x``, plus ``bias`` [out] (or None)."""
     h, w = spatial_size(x)
     out = paddle.matmul(weight, x.reshape([0, 0, -1]))
     if bias is not None:
         out = out + bias.reshape([-1, 1])
     return out.reshape([0, 0, h, w])
+
+
+def pointwise_concat(layer, parts) -> paddle.Tensor:
+    """``layer(paddle.concat(parts, axis=1))`` for a pointwise layer of this module.
+
+    In a static graph the concatenated tensor is never built: the layer's matrix is split by
+    input channels and the per-part products summed (equal to float round-off).
+    """
+    if paddle.in_dynamic_mode():
+        return layer(paddle.concat(parts, axis=1))
+    weight, start, out = layer.matrix(), 0, None
+    for i, part in enumerate(parts):
+        stop = start + part.shape[1]
+        term = pointwise_matmul(weight[:, start:stop], layer.bias if i == 0 else None, part)
+        out, start = (term if out is None else out + term), stop
+    return out
 
 
 class _MatmulInGraph:
@@ -29,7 +45,7 @@ class _MatmulInGraph:
     def forward(self, x):
         if paddle.in_dynamic_mode():
             return super().forward(x)
-        return _matmul_nchw(self.matrix(), self.bias, x)
+        return pointwise_matmul(self.matrix(), self.bias, x)
 
 
 class PointwiseConv2D(_MatmulInGraph, nn.Conv2D):
