@@ -232,3 +232,17 @@ def test_reuse_memory_predictor_matches(uhdfour_export):
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert float(proc.stdout.strip().splitlines()[-1]) == 0.0
+
+
+def test_op_throughput_benchmark_reports_both_allocators():
+    script = os.path.join(ROOT, 'benchmarks', 'op_throughput.py')
+    proc = subprocess.run([sys.executable, script, '--kinds', 'matmul,add', '--channels', '8', '--height', '16',
+                           '--width', '24', '--threads', '1'], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split('|')[1:-1] for line in proc.stdout.splitlines() if line.startswith('| matmul') or
+            line.startswith('| add')]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [
+        ('matmul', 'glibc default'), ('matmul', 'reuse-memory'), ('add', 'glibc default'), ('add', 'reuse-memory')]
+    assert all(float(r[2]) > 0 for r in rows) and float(rows[0][3]) > 0  # ms per op; GFLOP/s for matmul
+    bad = subprocess.run([sys.executable, script, '--kinds', 'fft'], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and 'conv3x3' in bad.stderr
