@@ -18,15 +18,22 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
       (``sgn(0) = 0`` and ``angle_backward`` masks zeros). Exact zeros are
       routed through a safe dummy value so the gradient is 0, as in PyTorch.
     """
-    real, imag = paddle.real(spec), paddle.imag(spec) + 0.0
     if not paddle.in_dynamic_mode():  # an exported graph never differentiates: same values, 10 fewer ops
-        return paddle.sqrt(real * real + imag * imag), paddle.atan2(imag, real + 0.0)  # -0.0 -> +0.0 as where() does
+        return _graph_amplitude_phase(paddle.real(spec), paddle.imag(spec))
+    real, imag = paddle.real(spec), paddle.imag(spec) + 0.0
     zero = paddle.logical_and(real == 0, imag == 0)
     safe_real = paddle.where(zero, paddle.ones_like(real), real)
     safe_imag = paddle.where(zero, paddle.zeros_like(imag), imag)
     mag = paddle.where(zero, paddle.zeros_like(real), paddle.sqrt(safe_real * safe_real + safe_imag * safe_imag))
     pha = paddle.where(zero, paddle.zeros_like(real), paddle.atan2(safe_imag, safe_real))
     return mag, pha
+
+
+def _graph_amplitude_phase(real: paddle.Tensor, imag: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
+    """The values of :func:`amplitude_phase` without its gradient guards (graphs only); + 0.0 turns -0.0
+    into +0.0 as its ``where`` does."""
+    imag = imag + 0.0
+    return paddle.sqrt(real * real + imag * imag), paddle.atan2(imag, real + 0.0)
 
 
 def _self_conjugate_mask(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
@@ -54,10 +61,14 @@ def rfft2(x: paddle.Tensor) -> paddle.Tensor:
     visible change of the output. Zeroing the round-off gives the phase PyTorch
     gives at every power-of-two size (all of the official 512x512 training).
     """
+    return paddle.complex(*_rfft2_parts(x))
+
+
+def _rfft2_parts(x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
+    """Real and imaginary part of :func:`rfft2` (imag * 0 may be -0.0; amplitude_phase maps it to +0.0)."""
     spec = paddle.fft.rfft2(x, norm='backward')
     imag = paddle.imag(spec)
-    # imag * 0 may be -0.0; amplitude_phase maps it to +0.0.
-    return paddle.complex(paddle.real(spec), imag * _self_conjugate_mask(x, imag))
+    return paddle.real(spec), imag * _self_conjugate_mask(x, imag)
 
 
 def rfft2_amplitude_phase(x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
@@ -69,10 +80,7 @@ def rfft2_amplitude_phase(x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tenso
     """
     if paddle.in_dynamic_mode():
         return amplitude_phase(rfft2(x))
-    spec = paddle.fft.rfft2(x, norm='backward')
-    real, imag = paddle.real(spec), paddle.imag(spec)
-    imag = imag * _self_conjugate_mask(x, imag) + 0.0  # + 0.0: -0.0 -> +0.0
-    return paddle.sqrt(real * real + imag * imag), paddle.atan2(imag, real + 0.0)
+    return _graph_amplitude_phase(*_rfft2_parts(x))
 
 
 def irfft2(spec: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
