@@ -101,9 +101,10 @@ def keep_freed_memory() -> None:
 
     glibc serves every allocation above 32 MB with a fresh ``mmap`` and unmaps it on free, so each
     large intermediate tensor is page-faulted and zeroed by the kernel again: at UHD sizes that is
-    a large share of the run (UHDFour 4K, Paddle Inference: 17.8 s -> 10.1 s per image with this).
-    Here large blocks come from the heap and freed ones are reused, at the price of fragmentation:
-    a higher peak (3.4 -> 4.5-4.8 GB for the same image), never returned until the process ends.
+    a large share of the run (UHDFour 4K, Paddle Inference: 18.2 s -> 11.1 s per image with this,
+    docs/benchmarks.md). Here large blocks come from the heap and freed ones are reused, at the price
+    of fragmentation: a higher peak (3.30 -> 4.85 GB for the same image), never returned until the
+    process ends.
     Call it before the first inference. Raises DeployError where malloc is not glibc's.
     """
     import ctypes
