@@ -35,7 +35,7 @@ def _case(model_name: str, size: str, tile: int, threads: int) -> dict:
         fn, multiple = (lambda t: t), 16
     else:
         model = ppuhd.create_model(model_name).eval()
-        fn, multiple = paddle_tile_fn(model), model.size_multiple
+        fn, multiple = paddle_tile_fn(model), model.image_io.size_multiple
     cfg = TilingConfig(tile=tile or None, overlap=(tile // 8, tile // 8) if tile else (0, 0), blend='cosine',
                        size_multiple=multiple, progress=False)
     image = np.random.default_rng(0).uniform(0, 0.3, (1, 3, h, w)).astype('float32')

@@ -10,6 +10,7 @@ import pytest
 from ppuhd.data import PairedImageDataset, build_demo_dataset
 from ppuhd.data.demo import TEST_PHOTOS, TRAIN_PHOTOS
 from ppuhd.data.transforms import round_crop_size
+from ppuhd.inference import ImageIO
 from ppuhd.registry import DATASETS
 from ppuhd.utils.image_io import read_image, read_image_size, write_image
 
@@ -144,7 +145,7 @@ def test_crop_rounding_and_too_small_image(tmp_path):
     assert round_crop_size(5, 8) == (8, 8)
     _write_pair_folder(tmp_path / 'lq', tmp_path / 'gt', stems=('a',), size=(40, 60), exts=('png',))
     ds = PairedImageDataset(input_dir=str(tmp_path / 'lq'), gt_dir=str(tmp_path / 'gt'), crop_size=(30, 45),
-                            size_multiple=8)
+                            image_io=ImageIO(size_multiple=8))
     assert ds[0, 1]['lq'].shape == (3, 24, 40)
     big = PairedImageDataset(input_dir=str(tmp_path / 'lq'), gt_dir=str(tmp_path / 'gt'), crop_size=48)
     with pytest.raises(ValueError, match='smaller than the crop') as err:

@@ -28,7 +28,7 @@ def released():
 
 def test_released_parameter_count_and_odd_size_forward(released):
     assert sum(int(p.numel()) for p in released.parameters()) == RELEASED_PARAMS
-    assert released.size_multiple == 16
+    assert released.image_io.size_multiple == 16
     x = paddle.rand([1, 3, 21, 35])  # neither side a multiple of 16
     with paddle.no_grad():
         y = released(x)

@@ -237,7 +237,7 @@ def test_perceptual_strict_loading(tmp_path, vgg_file):
     _, state = vgg_file
     partial = {k: v for k, v in state.items() if k != 'features.25.weight'}
     paddle.save({k: paddle.to_tensor(v) for k, v in partial.items()}, str(tmp_path / 'a.pdparams'))
-    with pytest.raises(KeyError, match='features.25.weight'):
+    with pytest.raises(ValueError, match='missing: features.25.weight'):
         PerceptualLoss(vgg_path=str(tmp_path / 'a.pdparams'))
     PerceptualLoss(vgg_path=str(tmp_path / 'a.pdparams'), layer_index=25)  # conv4_4 unused: fine
     bad = dict(state, **{'features.2.bias': np.zeros(3, np.float32)})

@@ -6,7 +6,7 @@ import paddle
 import pytest
 from scipy import ndimage
 
-from ppuhd.inference import TilingConfig, count_tiles, make_tiling, paddle_tile_fn, tile_starts, tiled_predict
+from ppuhd.inference import ImageIO, TilingConfig, count_tiles, make_tiling, paddle_tile_fn, tile_starts, tiled_predict
 from ppuhd.tasks.enhancement import EnhancementTask
 
 RNG = np.random.default_rng(0)
@@ -140,6 +140,7 @@ def test_config_errors_name_the_key():
 def test_enhancement_task_predicts_tiled_and_whole_alike_for_a_pointwise_model():
     paddle.seed(0)
     model = paddle.nn.Conv2D(3, 3, 1)
+    model.image_io = ImageIO()
     batch = {'lq': paddle.rand([1, 3, 40, 70])}
     whole = EnhancementTask(model, losses=[]).predict(batch)['pred'].numpy()
     task = EnhancementTask(model, losses=[], tiling={'tile': [16, 32], 'overlap': [8, 8], 'blend': 'cosine'})

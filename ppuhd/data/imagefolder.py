@@ -76,11 +76,9 @@ class ImageFolderDataset(_ClassificationDataset):
         root: dataset root.
         split: sub-folder ('train', 'val', ...).
         transform: ``{type: ClsTrainTransform | ClsEvalTransform, **kwargs}``.
-        size_multiple: accepted for the trainer's dataset interface; classification crops come from the transform.
     """
 
-    def __init__(self, root: str = 'data/imagenet', split: str = 'train', transform: Optional[dict] = None,
-                 size_multiple: int = 1):
+    def __init__(self, root: str = 'data/imagenet', split: str = 'train', transform: Optional[dict] = None):
         self.classes, samples = scan_image_folder(os.path.join(root, split))
         super().__init__(samples, transform or {'type': 'ClsEvalTransform'}, len(self.classes))
 
@@ -117,11 +115,10 @@ class ListDataset(_ClassificationDataset):
         list_file: the list.
         transform: ``{type: ClsTrainTransform | ClsEvalTransform, **kwargs}``.
         num_classes: class count (default: largest label + 1).
-        size_multiple: accepted for the trainer's dataset interface; classification crops come from the transform.
     """
 
     def __init__(self, root: str = '.', list_file: str = 'train_list.txt', transform: Optional[dict] = None,
-                 num_classes: Optional[int] = None, size_multiple: int = 1):
+                 num_classes: Optional[int] = None):
         samples = parse_list_file(list_file, root)
         top = max(label for _, label in samples)
         if num_classes is not None and top >= num_classes:

@@ -17,7 +17,9 @@ from paddle.io import Dataset
 
 from ..registry import DATASETS
 from ..utils.image_io import IMAGE_EXTENSIONS, list_images, read_image_native, read_image_size, sniff_image_format
-from .transforms import nine_way_flip_rot, paired_random_crop, random_flip_rot, round_crop_size, to_chw_float
+from ..inference.contract import ImageIO
+from .transforms import (mod_crop_pair, nine_way_flip_rot, paired_random_crop, random_flip_rot, round_crop_size,
+                         to_chw_float)
 
 # (layout name, {split: (input dir, gt dir)}) relative to the dataset root, in search order.
 # For LOL-v2 the root is the subset folder, e.g. LOL-v2/Real_captured.
@@ -108,15 +110,20 @@ def match_pairs(lq_dir: str, gt_dir: str) -> List[Tuple[str, str, str]]:
     return [(lq[s], gt[s], s) for s in sorted(lq)]
 
 
-def check_headers(pairs: Sequence[Tuple[str, str, str]]) -> None:
+def _size_text(hw) -> str:
+    return f'{hw[0]}x{hw[1]}'
+
+
+def check_headers(pairs: Sequence[Tuple[str, str, str]], scale: int = 1) -> None:
     """Cheap pre-flight check: every file is a non-empty PNG/JPEG/BMP/TIFF, and pair sizes agree.
 
     Only file headers are read (a few bytes each), so this is fast even for 4K
     datasets; a corrupt image body is caught by ``read_image_native`` instead.
+    With ``scale`` > 1 the gt must be ``scale`` times the input (see ``mod_crop_pair``).
 
     Raises:
         OSError: some files are not images (listed).
-        ValueError: some pairs have different header sizes (listed).
+        ValueError: some pairs have sizes that do not pair (listed).
     """
     bad = [p for lq, gt, _ in pairs for p in (lq, gt) if sniff_image_format(p) is None]
     if bad:
@@ -125,15 +132,16 @@ def check_headers(pairs: Sequence[Tuple[str, str, str]]) -> None:
     mismatched = []
     for lq, gt, _ in pairs:
         lq_hw, gt_hw = read_image_size(lq), read_image_size(gt)
-        if lq_hw and gt_hw and lq_hw != gt_hw:
-            mismatched.append(f'{lq} {lq_hw[0]}x{lq_hw[1]} vs {gt} {gt_hw[0]}x{gt_hw[1]}')
+        if lq_hw and gt_hw and mod_crop_pair(lq_hw, gt_hw, scale) is None:
+            mismatched.append(f'{lq} {_size_text(lq_hw)} vs {gt} {_size_text(gt_hw)}')
     if mismatched:
-        raise ValueError(f'{len(mismatched)} pair(s) have different sizes: {_listed(mismatched)}')
+        what = 'different sizes' if scale == 1 else f'sizes that are not x{scale} (input vs gt)'
+        raise ValueError(f'{len(mismatched)} pair(s) have {what}: {_listed(mismatched)}')
 
 
 @DATASETS.register()
 class PairedImageDataset(Dataset):
-    """Low-light input / normal-light ground-truth pairs, as float32 CHW RGB arrays in [0, 1].
+    """Degraded input / ground-truth pairs (low/normal light; low/high resolution), float32 CHW RGB in [0, 1].
 
     Each sample is ``{'lq': array, 'gt': array, 'name': stem}``. The index may be
     an int or ``(int, seed)``: with a seed every random choice (crop position,
@@ -145,8 +153,10 @@ class PairedImageDataset(Dataset):
         split: 'train' or 'test' ('val' is an alias of 'test').
         input_dir: low-light folder; with ``gt_dir`` it replaces ``root`` and ``split``.
         gt_dir: normal-light folder matching ``input_dir``.
-        crop_size: side (int) or (h, w) of a paired random crop; None keeps whole images (evaluation).
-        size_multiple: the crop is rounded down to a multiple of this (the model's size multiple).
+        crop_size: side (int) or (h, w) of a paired random crop of the INPUT (the gt crop is ``scale`` times
+            larger); None keeps whole images (evaluation).
+        image_io: the model's contract (set by ``ppuhd.data.builder.build_dataset``): the crop is rounded
+            down to its ``size_multiple``, and the gt is its ``scale`` times the input (mod-cropped).
         hflip: random horizontal flip.
         vflip: random vertical flip.
         rot90: random rotation by k * 90 degrees, k in 0..3.
@@ -157,7 +167,7 @@ class PairedImageDataset(Dataset):
 
     def __init__(self, root: Optional[str] = None, split: str = 'train', input_dir: Optional[str] = None,
                  gt_dir: Optional[str] = None, crop_size: Optional[Union[int, Sequence[int]]] = None,
-                 size_multiple: int = 1, hflip: bool = False, vflip: bool = False, rot90: bool = False,
+                 image_io: Optional[ImageIO] = None, hflip: bool = False, vflip: bool = False, rot90: bool = False,
                  repeat: int = 1, nine_way: bool = False):
         super().__init__()
         if nine_way and (hflip or vflip or rot90):
@@ -166,10 +176,11 @@ class PairedImageDataset(Dataset):
         self.input_dir, self.gt_dir, self.layout = self._resolve_dirs(root, split, input_dir, gt_dir)
         if repeat < 1:
             raise ValueError(f'repeat must be >= 1, got {repeat}')
-        self.crop_hw = round_crop_size(crop_size, size_multiple) if crop_size is not None else None
+        self.image_io = image_io or ImageIO()
+        self.crop_hw = round_crop_size(crop_size, self.image_io.size_multiple) if crop_size is not None else None
         self.hflip, self.vflip, self.rot90, self.repeat = hflip, vflip, rot90, repeat
         self.pairs = match_pairs(self.input_dir, self.gt_dir)
-        check_headers(self.pairs)
+        check_headers(self.pairs, self.image_io.scale)
 
     @staticmethod
     def _resolve_dirs(root, split, input_dir, gt_dir) -> Tuple[str, str, str]:
@@ -191,15 +202,19 @@ class PairedImageDataset(Dataset):
         index, seed = index if isinstance(index, (tuple, list)) else (index, None)
         lq_path, gt_path, stem = self.pairs[int(index) % len(self.pairs)]
         lq, gt = read_image_native(lq_path), read_image_native(gt_path)
-        if lq.shape != gt.shape:
-            raise ValueError(f'Pair {stem} has different sizes: {lq_path} {lq.shape[:2]} vs {gt_path} {gt.shape[:2]}')
+        scale = self.image_io.scale
+        gt_hw = mod_crop_pair(lq.shape[:2], gt.shape[:2], scale)
+        if gt_hw is None:
+            what = 'different sizes' if scale == 1 else f'sizes that are not x{scale}'
+            raise ValueError(f'Pair {stem} has {what}: {lq_path} {lq.shape[:2]} vs {gt_path} {gt.shape[:2]}')
+        gt = gt[:gt_hw[0], :gt_hw[1]]
         lq, gt = self._augment(lq, gt, np.random.default_rng(seed), lq_path)
         return {'lq': to_chw_float(lq), 'gt': to_chw_float(gt), 'name': stem}
 
     def _augment(self, lq: np.ndarray, gt: np.ndarray, rng: np.random.Generator, name: str):
         # Crop first: flipping or rotating a 4K image to keep a small patch would waste most of the work.
         if self.crop_hw is not None:
-            lq, gt = paired_random_crop(lq, gt, self.crop_hw, rng, name)
+            lq, gt = paired_random_crop(lq, gt, self.crop_hw, rng, name, self.image_io.scale)
         if self.nine_way:
             return nine_way_flip_rot((lq, gt), rng)
         return random_flip_rot((lq, gt), rng, self.hflip, self.vflip, self.rot90)

@@ -22,8 +22,10 @@ def round_crop_size(crop_size: CropSize, size_multiple: int = 1) -> Tuple[int, i
 
 
 def paired_random_crop(lq: np.ndarray, gt: np.ndarray, crop_hw: Tuple[int, int], rng: np.random.Generator,
-                       name: str = '') -> Tuple[np.ndarray, np.ndarray]:
-    """The same random ``crop_hw`` window of lq and gt (which must have equal sizes).
+                       name: str = '', scale: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+    """A random ``crop_hw`` window of lq and the window ``scale`` times larger at the same place of gt.
+
+    gt must be ``scale`` times the size of lq (``scale`` 1: equal sizes; see :func:`mod_crop_pair`).
 
     Raises:
         ValueError: the image is smaller than the crop.
@@ -33,8 +35,19 @@ def paired_random_crop(lq: np.ndarray, gt: np.ndarray, crop_hw: Tuple[int, int],
         raise ValueError(f'Image {name} is {h}x{w}, smaller than the crop {ch}x{cw}; '
                          'lower crop_size or drop the image')
     top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-    window = (slice(top, top + ch), slice(left, left + cw))
-    return lq[window], gt[window]
+    s = scale
+    return lq[top:top + ch, left:left + cw], gt[s * top:s * (top + ch), s * left:s * (left + cw)]
+
+
+def mod_crop_pair(lq_hw: Tuple[int, int], gt_hw: Tuple[int, int], scale: int) -> Optional[Tuple[int, int]]:
+    """The (h, w) gt is cropped to (top-left) for an lq of ``lq_hw``, or None when the sizes do not pair.
+
+    gt pairs with lq when it is ``scale`` x lq, or up to ``scale - 1`` pixels larger: a high-resolution
+    image that was not mod-cropped to the scale before its low-resolution copy was made (BasicSR's
+    ``mod_crop`` of the ground truth).
+    """
+    out = tuple(scale * s for s in lq_hw)
+    return out if all(0 <= g - o < scale for g, o in zip(gt_hw, out)) else None
 
 
 def random_flip_rot(images: Sequence[np.ndarray], rng: np.random.Generator, hflip: bool = False,

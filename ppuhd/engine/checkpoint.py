@@ -9,10 +9,9 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-import paddle
-
 from ..utils.fileio import atomic_save  # noqa: F401  (re-exported for the trainer)
 from ..utils.logger import get_logger
+from ..utils.weights import read_paddle_file
 
 CKPT_PATTERN = re.compile(r'iter_(\d+)\.pdckpt$')
 
@@ -44,9 +43,7 @@ def remove_stale_temp_files(ckpt_dir: str) -> None:
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'Checkpoint not found: {path}')
-    state = paddle.load(path)
+    state = read_paddle_file(path, 'Checkpoint')
     if not isinstance(state, dict) or 'model' not in state or 'iter' not in state:
         raise ValueError(f'{path} is not a ppuhd training checkpoint (needs model and iter); '
                          f'to start from model weights, use model_weights in the config instead')

@@ -18,7 +18,7 @@ import yaml
 
 from ..tasks.classification import ClassificationTask
 from ..tasks.enhancement import EnhancementTask
-from .trainer import build_task
+from ..tasks.builder import build_task
 
 MODEL_NAME = 'inference'
 INFER_CFG = 'infer_cfg.yml'
@@ -65,8 +65,8 @@ def _tiling(task) -> Optional[Dict[str, Any]]:
 
 
 def _enhancement_cfg(cfg: dict, task) -> Dict[str, Any]:
-    multiple = int(task.size_multiple)
-    min_size = int(getattr(task.model, 'min_size', multiple))
+    io = task.image_io
+    multiple, min_size = io.size_multiple, io.min_size
     return {
         'preprocess': {'channel_order': 'RGB', 'layout': 'NCHW', 'scale': 'dtype_max',
                        'note': 'x = image / 255 (8 bit) or / 65535 (16 bit): float32 RGB in [0, 1], no mean/std'},

@@ -11,70 +11,20 @@ import numpy as np
 import paddle
 
 from ..config import dump_config
+from ..data.builder import build_dataset
+from ..data.loader import build_loader
+from ..data.samplers import ResumableBatchSampler
 from ..metrics import CLS_HIGHER_IS_BETTER, HIGHER_IS_BETTER
-from ..registry import DATASETS, MODELS, TASKS
+from ..tasks.builder import build_task
 from ..utils import dist
+from ..utils.device import setup_device
 from ..utils.logger import VisualDLWriter, get_logger
-from ..utils.state_dict import describe_mismatch
 from ..utils.seed import get_rng_state, set_rng_state, set_seed
 from . import checkpoint as ckpt
 from .amp import Amp
 from .ema import ModelEMA
 from .evaluator import evaluate
 from .optim import build_lr_scheduler, build_optimizer, scaled_lr
-from ..data.loader import build_loader
-from ..data.samplers import ResumableBatchSampler
-
-
-def setup_device(device: str = 'auto', num_threads: Optional[int] = None) -> str:
-    """Select the device; on CPU give dygraph all cores (it uses one thread unless told)."""
-    if device == 'auto':
-        device = 'gpu' if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() else 'cpu'
-    if device == 'gpu' and not paddle.device.is_compiled_with_cuda():
-        raise RuntimeError("device: gpu was requested but this Paddle is a CPU build; install paddlepaddle-gpu "
-                           "or set device: cpu")
-    if device == 'gpu':
-        device = f'gpu:{paddle.distributed.ParallelEnv().device_id}'
-    paddle.set_device(device)
-    if device == 'cpu':
-        threads = num_threads or max(1, (os.cpu_count() or 1) // dist.world_size())
-        paddle.base.core.set_num_threads(threads)
-    return device
-
-
-def load_model_weights(model: paddle.nn.Layer, path: str) -> None:
-    """Strictly load a ``.pdparams`` of model weights (e.g. converted official weights)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'Model weights not found: {path} (convert official weights with '
-                                f'tools/convert_weights.py, or give a best_model.pdparams of a run)')
-    state = paddle.load(path)
-    if hasattr(model, 'adapt_state_dict'):  # e.g. ViT resamples a pos_embed of another grid
-        state = model.adapt_state_dict(state)
-    problems = describe_mismatch(state, {k: v.shape for k, v in model.state_dict().items()})
-    if problems:
-        raise ValueError(f'{path} does not match the model: {problems}')
-    model.set_state_dict(state)
-
-
-def build_task(cfg: dict, inference: bool = False):
-    """Model (with optional ``model_weights``) wrapped in its Task.
-
-    ``inference=True`` builds the task without its loss terms, so evaluation and
-    inference never need what only training needs (e.g. the VGG19 weights of a
-    perceptual loss).
-    """
-    model = MODELS.build(cfg['model'])
-    if cfg.get('model_weights'):
-        load_model_weights(model, cfg['model_weights'])
-    task_cfg = dict(cfg['task'], losses=[]) if inference and 'losses' in cfg['task'] else cfg['task']
-    if inference:  # e.g. DistillationTask leaves out its teacher
-        task_cfg = dict(task_cfg, **getattr(TASKS.get(task_cfg['type']), 'INFERENCE_OVERRIDES', {}))
-    return TASKS.build(task_cfg, model=model)
-
-
-def build_dataset(cfg: dict, split: str, model) -> paddle.io.Dataset:
-    """``data.<split>`` with the model's size multiple, so crops fit the model."""
-    return DATASETS.build(cfg['data'][split], size_multiple=getattr(model, 'size_multiple', 1))
 
 
 class Trainer:

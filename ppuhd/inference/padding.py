@@ -1,61 +1,113 @@
-"""Pad an NCHW batch to a size multiple, run a model, crop back."""
+"""The one padding rule: pad bottom and right to a size multiple, run, crop back.
+
+:func:`source_index` says which row (or column) of the unpadded image each padded row
+reads. It is written once, with array-namespace arithmetic, and serves the three places
+that pad: dygraph (``pad_to_multiple`` on a tensor with known sizes), an exported graph
+(the same function on tensor sizes, :func:`graph_pad`) and numpy tiling
+(:func:`pad_image`). Modes (``ppuhd.inference.contract.PAD_MODES``):
+
+* ``'reflect'``: mirror without repeating the edge (``numpy.pad(mode='reflect')``); a pad that is
+  not smaller than the side falls back to ``'replicate'`` (tiny images, e.g. 4 px for a multiple of 8).
+* ``'symmetric'``: mirror repeating the edge, i.e. flip-concatenation ``[x, flip(x), x, ...]``
+  (EDT's ``test_sample.py``).
+* ``'replicate'``: repeat the last row.
+"""
 from typing import Callable, Tuple
 
+import numpy as np
 import paddle
-import paddle.nn.functional as F
+
+from .contract import PAD_MODES
 
 
-def pad_to_multiple(x: paddle.Tensor, multiple: int, mode: str = 'reflect') -> Tuple[paddle.Tensor, Tuple[int, int]]:
-    """Pad bottom/right so H and W are multiples of ``multiple``; returns (padded, (H, W)).
+def pad_amount(size, multiple: int):
+    """Rows to add so ``size`` becomes a multiple of ``multiple`` (an int, or an int tensor in graphs)."""
+    return (multiple - size % multiple) % multiple
 
-    Reflect padding needs the pad to be smaller than the side; tiny images
-    fall back to edge replication instead of failing.
+
+def source_index(size, pad, mode: str, xp=np):
+    """Source row of each of the ``size + pad`` padded rows (``xp`` is ``numpy`` or ``paddle``).
+
+    ``size`` and ``pad`` may be ints or (in graphs) int tensors; for ``'reflect'`` the caller decides
+    the replicate fallback (:func:`fallback_mode`), which can be a tensor condition.
     """
-    if not paddle.in_dynamic_mode():  # tracing an export with dynamic H and W
-        if mode != 'reflect':
-            raise ValueError(f"pad_to_multiple in an exported graph supports mode 'reflect' only, got {mode!r}")
-        return _graph_pad(x, multiple)
+    if mode not in PAD_MODES:
+        raise ValueError(f'pad mode must be one of {PAD_MODES}, got {mode!r}')
+    index = xp.arange(size + pad)
+    if mode == 'replicate':
+        beyond = index * 0 + (size - 1)
+    elif mode == 'reflect':
+        beyond = 2 * (size - 1) - index
+    else:  # symmetric, periodic: row i reads i mod 2n, mirrored in the second half of each period
+        period = index % (2 * size)
+        beyond = 2 * size - 1 - period
+        index = period
+    return xp.where(index < size, index, beyond)
+
+
+def fallback_mode(mode: str, h: int, w: int, pad_h: int, pad_w: int) -> str:
+    """The mode used for both axes: reflect falls back to replicate when either pad does not fit its side."""
+    return 'replicate' if mode == 'reflect' and (pad_h >= h or pad_w >= w) else mode
+
+
+def pad_image(image: np.ndarray, multiple: int, mode: str = 'reflect') -> np.ndarray:
+    """Pad a numpy ``[..., H, W]`` array bottom/right to a multiple of ``multiple`` (the rule above)."""
+    h, w = image.shape[-2:]
+    pad_h, pad_w = pad_amount(h, multiple), pad_amount(w, multiple)
+    if pad_h == 0 and pad_w == 0:
+        return image
+    mode = fallback_mode(mode, h, w, pad_h, pad_w)
+    return np.take(np.take(image, source_index(h, pad_h, mode), axis=-2), source_index(w, pad_w, mode), axis=-1)
+
+
+def pad_to_multiple(x, multiple: int, mode: str = 'reflect'):
+    """Pad an NCHW tensor bottom/right to a multiple of ``multiple``; returns (padded, (H, W)).
+
+    Dygraph and graph both gather the rows and columns :func:`source_index` names; in a graph
+    (dynamic H and W) the sizes are tensors and an image that needs no pad skips the copies.
+    """
+    if not paddle.in_dynamic_mode():
+        shape = paddle.shape(x)
+        return graph_pad(x, multiple, mode), (shape[2], shape[3])
     h, w = x.shape[2], x.shape[3]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    pad_h, pad_w = pad_amount(h, multiple), pad_amount(w, multiple)
     if pad_h == 0 and pad_w == 0:
         return x, (h, w)
-    if mode == 'reflect' and (pad_h >= h or pad_w >= w):
-        mode = 'replicate'
-    return F.pad(x, [0, pad_w, 0, pad_h], mode=mode, data_format='NCHW'), (h, w)
+    mode = fallback_mode(mode, h, w, pad_h, pad_w)
+    rows = paddle.to_tensor(source_index(h, pad_h, mode))
+    cols = paddle.to_tensor(source_index(w, pad_w, mode))
+    return paddle.gather(paddle.gather(x, rows, axis=2), cols, axis=3), (h, w)
 
 
-def _pad_index(size: paddle.Tensor, pad: paddle.Tensor, replicate: paddle.Tensor) -> paddle.Tensor:
-    """Source rows of a bottom pad by ``pad``: reflect (no edge repeat), or the last row when ``replicate``."""
-    index = paddle.arange(size + pad)
-    beyond = paddle.where(replicate, paddle.full_like(index, 1) * (size - 1), 2 * (size - 1) - index)
-    return paddle.where(index < size, index, beyond)
+def graph_pad(x, multiple: int, mode: str = 'reflect'):
+    """``ppuhd.inference.pad_to_multiple`` inside a graph with dynamic H and W (the pad amounts are tensors).
 
-
-def _graph_pad(x: paddle.Tensor, multiple: int):
-    """``pad_to_multiple`` for a graph with dynamic H and W: the pad amounts are tensors there.
-
-    Gathers the padded rows and columns so neither the amounts nor the
-    reflect -> replicate fallback of tiny images needs Python control flow;
-    the values are those of ``pad_to_multiple``.
+    The rows and columns :func:`ppuhd.inference.padding.source_index` names are gathered, with the
+    reflect -> replicate fallback of tiny images as a tensor condition; an image that needs no pad
+    (4K and 1080p for UHDFour) skips both full-resolution copies through a branch.
     """
     shape = paddle.shape(x)
     h, w = shape[2], shape[3]
-    pad_h, pad_w = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
-    replicate = paddle.logical_or(pad_h >= h, pad_w >= w)
+    pad_h, pad_w = pad_amount(h, multiple), pad_amount(w, multiple)
+
+    def index(size, pad):
+        if mode != 'reflect':
+            return source_index(size, pad, mode, paddle)
+        replicate = paddle.logical_or(pad_h >= h, pad_w >= w)
+        return paddle.where(replicate, source_index(size, pad, 'replicate', paddle),
+                            source_index(size, pad, 'reflect', paddle))
 
     def padded():
-        rows = paddle.gather(x, _pad_index(h, pad_h, replicate), axis=2)
-        return paddle.gather(rows, _pad_index(w, pad_w, replicate), axis=3)
-    # sizes that need no pad (4K, 1080p for UHDFour) skip two full-resolution copies
-    return paddle.static.nn.cond(pad_h + pad_w == 0, lambda: x, padded), (h, w)
+        return paddle.gather(paddle.gather(x, index(h, pad_h), axis=2), index(w, pad_w), axis=3)
+    return paddle.static.nn.cond(pad_h + pad_w == 0, lambda: x, padded)
 
 
-def crop_to(y: paddle.Tensor, size: Tuple[int, int]) -> paddle.Tensor:
+def crop_to(y, size: Tuple[int, int]):
+    """The top-left ``size`` (H, W) of an NCHW tensor."""
     return y[:, :, :size[0], :size[1]]
 
 
-def predict_padded(fn: Callable[[paddle.Tensor], paddle.Tensor], x: paddle.Tensor, multiple: int,
-                   mode: str = 'reflect') -> paddle.Tensor:
-    """``fn`` on ``x`` padded to ``multiple``; the output is cropped to the input size."""
-    padded, size = pad_to_multiple(x, multiple, mode)
-    return crop_to(fn(padded), size)
+def predict_padded(fn: Callable, x, multiple: int, mode: str = 'reflect', scale: int = 1):
+    """``fn`` on ``x`` padded to ``multiple``; the output is cropped to ``scale`` x the input size."""
+    padded, (h, w) = pad_to_multiple(x, multiple, mode)
+    return crop_to(fn(padded), (h * scale, w * scale))

@@ -22,6 +22,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .contract import PAD_MODES, ImageIO
+from .padding import pad_image
+
 TileFn = Callable[[np.ndarray], np.ndarray]
 BLENDS = ('average', 'cosine')
 
@@ -54,7 +57,7 @@ class TilingConfig:
         blend: ``'average'`` (official) or ``'cosine'`` (seam-free ramp weights).
         batch_size: tiles per ``fn`` call.
         size_multiple: the padded image's H, W are multiples of this (reflect padding).
-        pad_mode: ``'reflect'`` (official) or ``'edge'``.
+        pad_mode: ``'reflect'`` (official), ``'symmetric'`` or ``'replicate'`` (:mod:`ppuhd.inference.padding`).
         clamp: clip the blended output to ``(lo, hi)``; ``None`` keeps it raw.
         progress: show a tqdm bar; ``None`` shows it from 16 tiles on.
     """
@@ -74,8 +77,8 @@ class TilingConfig:
         self.overlap = tuple(int(v) for v in ((self.overlap,) * 2 if np.isscalar(self.overlap) else self.overlap))
         if self.blend not in BLENDS:
             raise ValueError(f'tiling.blend must be one of {BLENDS}, got {self.blend!r}')
-        if self.pad_mode not in ('reflect', 'edge'):
-            raise ValueError(f"tiling.pad_mode must be 'reflect' or 'edge', got {self.pad_mode!r}")
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f'tiling.pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}')
         if int(self.batch_size) < 1 or int(self.size_multiple) < 1:
             raise ValueError('tiling.batch_size and tiling.size_multiple must be >= 1')
         if self.clamp is not None:
@@ -87,11 +90,11 @@ class TilingConfig:
                              'pixels between tiles would get no output')
 
 
-def make_tiling(cfg, size_multiple: int = 1) -> Optional[TilingConfig]:
+def make_tiling(cfg, image_io: Optional[ImageIO] = None) -> Optional[TilingConfig]:
     """A :class:`TilingConfig` from a config dict (``{preset: official_uhd, **overrides}`` or plain keys).
 
-    ``None`` (whole-image mode without tiling) stays ``None``. ``size_multiple`` is the model's,
-    used when the config does not set one.
+    ``None`` (whole-image mode without tiling) stays ``None``. The model's ``image_io`` gives the
+    size multiple and pad mode when the config does not set them.
     """
     if cfg is None or isinstance(cfg, TilingConfig):
         return cfg
@@ -103,7 +106,9 @@ def make_tiling(cfg, size_multiple: int = 1) -> Optional[TilingConfig]:
     preset = cfg.pop('preset', None)
     if preset is not None and preset not in PRESETS:
         raise KeyError(f'Unknown tiling preset {preset!r} (task.tiling.preset); available: {sorted(PRESETS)}')
-    merged = {'size_multiple': size_multiple, **PRESETS.get(preset, {}), **cfg}
+    image_io = image_io or ImageIO()
+    merged = {'size_multiple': image_io.size_multiple, 'pad_mode': image_io.pad_mode, **PRESETS.get(preset, {}),
+              **cfg}
     known = {f.name for f in fields(TilingConfig)}
     unknown = sorted(set(merged) - known)
     if unknown:
@@ -137,18 +142,6 @@ def _ramp(length: int, ramp: int, left: bool, right: bool) -> np.ndarray:
         if right:
             w[length - ramp:] = rise[::-1]
     return w
-
-
-def pad_image(image: np.ndarray, multiple: int, mode: str = 'reflect') -> np.ndarray:
-    """Pad ``[N, C, H, W]`` bottom/right to a multiple, as :func:`ppuhd.inference.pad_to_multiple`
-    (reflect, falling back to edge replication when the pad is not smaller than the side)."""
-    h, w = image.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return image
-    if mode == 'reflect' and (pad_h >= h or pad_w >= w):
-        mode = 'edge'
-    return np.pad(image, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode)
 
 
 def _progress(total: int, enabled: Optional[bool]):

@@ -14,6 +14,7 @@ import paddle.nn.functional as F
 
 from ..models.convert.vgg import VGG19_CFG
 from ..registry import LOSSES
+from ..utils.weights import load_weights
 
 VGG19_NUM_LAYERS = 37  # conv + ReLU + pool entries of torchvision's vgg19().features
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -69,15 +70,10 @@ def load_vgg19_features(vgg_path: Optional[str], num_layers: int) -> VGG19Featur
     if vgg_path is None or not os.path.isfile(vgg_path):
         reason = 'is not set' if vgg_path is None else 'does not exist'
         raise FileNotFoundError(_MISSING_WEIGHTS.format(path=vgg_path, reason=reason))
-    state = paddle.load(vgg_path, return_numpy=True)
     vgg = VGG19Features(num_layers)
-    for key, param in vgg.state_dict().items():
-        if key not in state:
-            raise KeyError(f"'{key}' is missing from {vgg_path} (needed by features[:{num_layers}])")
-        if list(state[key].shape) != list(param.shape):
-            raise ValueError(f"'{key}' in {vgg_path} has shape {list(state[key].shape)}, "
-                             f"expected {list(param.shape)}")
-        param.set_value(paddle.to_tensor(state[key]).astype(param.dtype))
+    # the converted file holds all of VGG19: deeper layers and the classifier are not needed here
+    load_weights(vgg, vgg_path, 'VGG19 weights', ignore_unexpected=lambda k: k.startswith('classifier.') or (
+        k.startswith('features.') and int(k.split('.')[1]) >= num_layers))
     for param in vgg.parameters():
         param.stop_gradient = True
     vgg.eval()

@@ -22,6 +22,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ..utils.weights import load_weights
 from .image import quantize_uint8
 
 # torchvision AlexNet.features: (index, in, out, kernel, stride, padding); ReLU follows each conv.
@@ -94,13 +95,7 @@ def load_lpips(weights: Optional[str]) -> LPIPSAlex:
         raise FileNotFoundError(f'LPIPS weights {weights} not found. ' + WEIGHTS_HINT)
     if weights not in _CACHE:
         net = LPIPSAlex()
-        state = paddle.load(weights)
-        expected = net.state_dict()
-        wrong = sorted(set(state) ^ set(expected)) + [k for k in state if k in expected
-                                                      and list(state[k].shape) != list(expected[k].shape)]
-        if wrong:
-            raise ValueError(f'{weights} is not an LPIPS-alex file from ppuhd.metrics.lpips: keys {wrong[:5]}')
-        net.set_state_dict(state)
+        load_weights(net, weights, 'LPIPS weights', WEIGHTS_HINT)
         _CACHE[weights] = net.eval()
     return _CACHE[weights]
 

@@ -13,7 +13,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..inference.padding import crop_to, pad_to_multiple
+from ..inference import ImageIO, crop_to, pad_to_multiple
 from ..registry import MODELS
 from .layers import pixel_shuffle, pixel_unshuffle, torch_default_init_
 
@@ -251,7 +251,7 @@ class LLFormer(nn.Layer):
                  heads: Sequence[int] = (1, 2, 4, 8), ffn_expansion_factor: float = 2.66, bias: bool = False,
                  layernorm_type: str = 'WithBias', attention: bool = True, skip: bool = False):
         super().__init__()
-        self.size_multiple = 16  # four 2x downsamplings
+        self.image_io = ImageIO(size_multiple=16, pads_itself=True)  # four 2x downsamplings; reflect pad inside
         self.skip = skip
 
         def stage(width, n, nh):
@@ -293,7 +293,7 @@ class LLFormer(nn.Layer):
         return conv(lam(paddle.stack(outs, axis=1)))
 
     def forward(self, x):
-        inp, (h, w) = pad_to_multiple(x, self.size_multiple)
+        inp, (h, w) = pad_to_multiple(x, self.image_io.size_multiple)
         fused = self._fused((self.encoder_1, self.encoder_2, self.encoder_3), self.layer_fussion, self.conv_fuss,
                             self.patch_embed.proj(inp))
         e1 = self.decoder_level1_0(self.down_1(fused))

@@ -15,7 +15,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..inference.padding import crop_to, pad_to_multiple
+from ..inference import ImageIO, crop_to, pad_to_multiple
 from ..registry import MODELS
 from .layers import (PointwiseConv2D, PointwiseConv2DTranspose, downsample_bilinear, irfft2, pixel_shuffle,
                      pixel_unshuffle, pointwise_concat, pointwise_matmul, polar_to_complex, resize_bilinear,
@@ -324,9 +324,9 @@ class UHDFour(nn.Layer):
                  refine_convs: int = 0):
         super().__init__()
         self.factor = factor
-        self.size_multiple = factor
-        # smallest side an exported graph serves (equal to dygraph from 16 px for UHD; LowNet runs at 1/factor)
-        self.min_size = 2 * factor
+        # forward reflect-pads to a multiple of factor and crops back; the smallest side an exported graph
+        # serves is 2 * factor (equal to dygraph from 16 px for UHD; LowNet runs at 1/factor)
+        self.image_io = ImageIO(size_multiple=factor, min_size=2 * factor, pads_itself=True)
         self.extract = _conv(3, nc // 2)
         self.lownet = LowNet(nc // 2, nc * 12, 3 * factor * factor)
         self.highnet = HighNet(factor, extra_blocks, refine_nc, refine_convs)

@@ -15,6 +15,7 @@ import paddle.vision.models as pvm
 from ..losses.classification import classification_criterion
 from ..losses.distillation import DistillationLoss
 from ..registry import MODELS, TASKS
+from ..utils.weights import load_weights
 from .classification import ClassificationTask
 
 # convnets of paddle.vision usable as teachers: an explicit whitelist, names never eval-ed
@@ -37,8 +38,8 @@ def build_teacher(cfg: dict, weights: Optional[str]) -> nn.Layer:
     if weights is None:
         warnings.warn('task.teacher_weights is null: the teacher is RANDOMLY initialised (only meant for tests)')
     else:
-        from ..engine.trainer import load_model_weights  # the engine imports tasks; import at call time
-        load_model_weights(teacher, weights)
+        load_weights(teacher, weights, 'Teacher weights', 'task.teacher_weights: convert the teacher with '
+                     'tools/convert_weights.py or train it first')
     for param in teacher.parameters():
         param.stop_gradient = True
     teacher.eval()

@@ -1,4 +1,8 @@
-"""Paired image enhancement (low-light -> normal-light)."""
+"""Image-to-image training and prediction (low-light enhancement, super-resolution, restoration).
+
+Everything size-related comes from the model's ``image_io`` (``ppuhd.inference.ImageIO``):
+who pads and to which multiple, the output scale.
+"""
 import copy
 from typing import Dict, List, Optional, Sequence
 
@@ -6,7 +10,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..inference import make_tiling, predict_padded, tiled_predict
+from ..inference import image_io_of, make_tiling, predict_padded, tiled_predict
 from ..registry import LOSSES, TASKS
 from ..utils.logger import get_logger
 from .base import Task
@@ -43,19 +47,17 @@ class EnhancementTask(Task):
             bilinearly; ``enabled: false`` keeps a term in the recipe but leaves it out (logged with ``note``).
             Empty for a task that only predicts.
         output_names: names of the model's outputs, in order; the first is the prediction.
-        size_multiple: input H and W are padded (reflect) to this multiple at prediction time;
-            defaults to the model's ``size_multiple`` attribute or 1.
         tiling: ``None`` predicts on the whole (padded) image; otherwise tiled, memory-bounded
             prediction (``ppuhd.inference.make_tiling``), e.g. ``{preset: official_uhd}`` or
             ``{tile: [720, 1280], stride: [360, 640], blend: average}``.
     """
 
     def __init__(self, model: nn.Layer, losses: List[dict], output_names: Sequence[str] = ('pred',),
-                 size_multiple: int = None, tiling: Optional[dict] = None):
+                 tiling: Optional[dict] = None):
         super().__init__(model)
         self.output_names = list(output_names)
-        self.size_multiple = size_multiple or getattr(model, 'size_multiple', 1)
-        self.tiling = make_tiling(tiling, self.size_multiple)
+        self.image_io = image_io_of(model)
+        self.tiling = make_tiling(tiling, self.image_io)
         logger = get_logger()
         terms = []
         for cfg in losses:
@@ -86,26 +88,33 @@ class EnhancementTask(Task):
     def _main_output(self, x: paddle.Tensor) -> paddle.Tensor:
         return self._named_outputs(self.model(x))[self.output_names[0]]
 
+    def _whole_image(self, x: paddle.Tensor) -> paddle.Tensor:
+        """The main output for any H x W: the model pads itself, or is padded here (the one padding rule)."""
+        io = self.image_io
+        if io.pads_itself:
+            return self._main_output(x)
+        return predict_padded(self._main_output, x, io.size_multiple, io.pad_mode, io.scale)
+
     @paddle.no_grad()
     def predict(self, batch):
         if self.tiling is None:
-            pred = predict_padded(self._main_output, batch['lq'], self.size_multiple)
+            pred = self._whole_image(batch['lq'])
         else:
-            pred = paddle.to_tensor(tiled_predict(lambda t: self._main_output(paddle.to_tensor(t)).numpy(),
+            pred = paddle.to_tensor(tiled_predict(lambda t: self._whole_image(paddle.to_tensor(t)).numpy(),
                                                   batch['lq'].numpy(), self.tiling))
         return {'pred': pred, 'target': batch.get('gt'), 'input': batch['lq']}
 
     def export_layer(self) -> nn.Layer:
-        return _FirstOutput(self.model)
+        return _WholeImage(self)
 
 
-class _FirstOutput(nn.Layer):
-    """The inference graph: only the main enhanced image."""
+class _WholeImage(nn.Layer):
+    """The inference graph: the main output for any H x W (padded and cropped as in ``predict``)."""
 
-    def __init__(self, model: nn.Layer):
+    def __init__(self, task: EnhancementTask):
         super().__init__()
-        self.model = model
+        self.model = task.model
+        object.__setattr__(self, '_task', task)  # not a sublayer: the graph's parameters are the model's
 
     def forward(self, x):
-        out = self.model(x)
-        return out[0] if isinstance(out, (tuple, list)) else out
+        return self._task._whole_image(x)
