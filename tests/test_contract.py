@@ -4,7 +4,7 @@ import paddle
 import pytest
 
 from ppuhd.inference import ImageIO, image_io_of, pad_image, pad_to_multiple, source_index
-from ppuhd.inference.padding import graph_pad
+from ppuhd.inference.padding import pad_bottom_right
 
 RNG = np.random.default_rng(0)
 
@@ -15,7 +15,7 @@ class _GraphPad(paddle.nn.Layer):
         self.mode = mode
 
     def forward(self, x):
-        return graph_pad(x, 8, self.mode)
+        return pad_to_multiple(x, 8, self.mode)[0]
 
 
 @pytest.mark.parametrize('mode, np_mode', [('reflect', 'reflect'), ('symmetric', 'symmetric'),
@@ -47,6 +47,13 @@ def test_numpy_dygraph_and_graph_pad_alike(shape, mode):
     spec = [paddle.static.InputSpec([None, 2, None, None], 'float32')]
     static = paddle.jit.to_static(_GraphPad(mode), input_spec=spec, full_graph=True)
     np.testing.assert_array_equal(static(paddle.to_tensor(x)).numpy(), ref)
+
+
+def test_pad_by_other_amounts():
+    """EDT-style amounts (a whole extra window): dygraph pads exactly what numpy's rule gives."""
+    x = RNG.random((1, 1, 24, 30)).astype('float32')
+    out = pad_bottom_right(paddle.to_tensor(x), 24, 18, 'symmetric').numpy()
+    np.testing.assert_array_equal(out, np.pad(x, ((0, 0), (0, 0), (0, 24), (0, 18)), mode='symmetric'))
 
 
 def test_tiny_reflect_falls_back_to_replicate():

@@ -3,7 +3,7 @@
 :func:`source_index` says which row (or column) of the unpadded image each padded row
 reads. It is written once, with array-namespace arithmetic, and serves the three places
 that pad: dygraph (``pad_to_multiple`` on a tensor with known sizes), an exported graph
-(the same function on tensor sizes, :func:`graph_pad`) and numpy tiling
+(the same function on tensor sizes, :func:`pad_bottom_right`) and numpy tiling
 (:func:`pad_image`). Modes (``ppuhd.inference.contract.PAD_MODES``):
 
 * ``'reflect'``: mirror without repeating the edge (``numpy.pad(mode='reflect')``); a pad that is
@@ -60,35 +60,28 @@ def pad_image(image: np.ndarray, multiple: int, mode: str = 'reflect') -> np.nda
     return np.take(np.take(image, source_index(h, pad_h, mode), axis=-2), source_index(w, pad_w, mode), axis=-1)
 
 
-def pad_to_multiple(x, multiple: int, mode: str = 'reflect'):
-    """Pad an NCHW tensor bottom/right to a multiple of ``multiple``; returns (padded, (H, W)).
+def pad_bottom_right(x, pad_h, pad_w, mode: str = 'reflect'):
+    """Pad an NCHW tensor by ``pad_h`` rows and ``pad_w`` columns at the bottom/right with the rule above.
 
-    Dygraph and graph both gather the rows and columns :func:`source_index` names; in a graph
-    (dynamic H and W) the sizes are tensors and an image that needs no pad skips the copies.
+    Dygraph gathers the rows and columns :func:`source_index` names; a graph (dynamic H and W, the
+    amounts tensors) gathers the same, with the reflect -> replicate fallback of tiny images as a tensor
+    condition, and an image that needs no pad (4K and 1080p for UHDFour) skips both copies through a branch.
+    For pad amounts of another rule than :func:`pad_amount` (e.g. EDT's extra window).
     """
     if not paddle.in_dynamic_mode():
-        shape = paddle.shape(x)
-        return graph_pad(x, multiple, mode), (shape[2], shape[3])
+        return _graph_pad(x, pad_h, pad_w, mode)
     h, w = x.shape[2], x.shape[3]
-    pad_h, pad_w = pad_amount(h, multiple), pad_amount(w, multiple)
     if pad_h == 0 and pad_w == 0:
-        return x, (h, w)
+        return x
     mode = fallback_mode(mode, h, w, pad_h, pad_w)
     rows = paddle.to_tensor(source_index(h, pad_h, mode))
     cols = paddle.to_tensor(source_index(w, pad_w, mode))
-    return paddle.gather(paddle.gather(x, rows, axis=2), cols, axis=3), (h, w)
+    return paddle.gather(paddle.gather(x, rows, axis=2), cols, axis=3)
 
 
-def graph_pad(x, multiple: int, mode: str = 'reflect'):
-    """``ppuhd.inference.pad_to_multiple`` inside a graph with dynamic H and W (the pad amounts are tensors).
-
-    The rows and columns :func:`ppuhd.inference.padding.source_index` names are gathered, with the
-    reflect -> replicate fallback of tiny images as a tensor condition; an image that needs no pad
-    (4K and 1080p for UHDFour) skips both full-resolution copies through a branch.
-    """
+def _graph_pad(x, pad_h, pad_w, mode: str):
     shape = paddle.shape(x)
     h, w = shape[2], shape[3]
-    pad_h, pad_w = pad_amount(h, multiple), pad_amount(w, multiple)
 
     def index(size, pad):
         if mode != 'reflect':
@@ -100,6 +93,19 @@ def graph_pad(x, multiple: int, mode: str = 'reflect'):
     def padded():
         return paddle.gather(paddle.gather(x, index(h, pad_h), axis=2), index(w, pad_w), axis=3)
     return paddle.static.nn.cond(pad_h + pad_w == 0, lambda: x, padded)
+
+
+def pad_to_multiple(x, multiple: int, mode: str = 'reflect'):
+    """Pad an NCHW tensor bottom/right to a multiple of ``multiple``; returns (padded, (H, W)).
+
+    Works in dygraph and in graphs with dynamic H and W (then H and W are int tensors).
+    """
+    if not paddle.in_dynamic_mode():
+        shape = paddle.shape(x)
+        h, w = shape[2], shape[3]
+        return _graph_pad(x, pad_amount(h, multiple), pad_amount(w, multiple), mode), (h, w)
+    h, w = x.shape[2], x.shape[3]
+    return pad_bottom_right(x, pad_amount(h, multiple), pad_amount(w, multiple), mode), (h, w)
 
 
 def crop_to(y, size: Tuple[int, int]):
