@@ -105,16 +105,25 @@ class EnhancementTask(Task):
         return {'pred': pred, 'target': batch.get('gt'), 'input': batch['lq']}
 
     def export_layer(self) -> nn.Layer:
-        return _WholeImage(self)
+        """The inference graph: the model's export variant (``model.deploy_layer()``, the same parameters in a
+        formulation rewritten for static graphs, e.g. UHDFour's) or the model itself, padded as ``predict``."""
+        deploy = getattr(self.model, 'deploy_layer', None)
+        return _WholeImage(deploy() if deploy else self.model, self.image_io)
 
 
 class _WholeImage(nn.Layer):
-    """The inference graph: the main output for any H x W (padded and cropped as in ``predict``)."""
+    """The main output of ``model`` for any H x W: padded and cropped as in ``EnhancementTask.predict``."""
 
-    def __init__(self, task: EnhancementTask):
+    def __init__(self, model: nn.Layer, image_io):
         super().__init__()
-        self.model = task.model
-        object.__setattr__(self, '_task', task)  # not a sublayer: the graph's parameters are the model's
+        self.model, self.image_io = model, image_io
+
+    def _main(self, x):
+        out = self.model(x)  # the first output is the prediction (EnhancementTask.output_names)
+        return out[0] if isinstance(out, (tuple, list)) else out
 
     def forward(self, x):
-        return self._task._whole_image(x)
+        io = self.image_io
+        if io.pads_itself:
+            return self._main(x)
+        return predict_padded(self._main, x, io.size_multiple, io.pad_mode, io.scale)
