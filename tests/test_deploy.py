@@ -176,7 +176,7 @@ def test_llformer_tiled_predictor_equals_dygraph(llformer_export):
     """Dynamic H and W, padding to 16 inside the graph, and the task's tiling replayed by the predictor."""
     model_dir, task = llformer_export
     predictor = Predictor(model_dir, RunOptions(threads=1))
-    assert predictor.cfg['tiling']['tile'] == [32, 48] and predictor.cfg['size_multiple'] == 16
+    assert predictor.cfg['tiling']['tile'] == [32, 48] and predictor.image_io.size_multiple == 16
     for h, w in [(32, 48), (41, 70)]:  # one tile; not a multiple of 16 (padded to 48x80), 2x2 blended tiles
         img = _image(h, w, seed=h)
         x = paddle.to_tensor((img.astype(np.float32) / 255).transpose(2, 0, 1)[None])

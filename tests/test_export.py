@@ -23,7 +23,8 @@ def test_export_writes_model_and_infer_cfg(uhdfour_export):
     with open(os.path.join(model_dir, 'infer_cfg.yml')) as f:
         cfg = yaml.safe_load(f)
     assert cfg['model'] == 'uhdfour' and cfg['task'] == 'enhancement'
-    assert cfg['size_multiple'] == 8 and cfg['padding']['mode'] == 'reflect'
+    assert cfg['image_io']['size_multiple'] == 8 and cfg['image_io']['pad_mode'] == 'reflect'
+    assert cfg['image_io']['scale'] == 1 and cfg['image_io']['min_size'] == 16 and cfg['input']['shape'][1] == 3
     assert cfg['preprocess']['channel_order'] == 'RGB'
     assert cfg['dynamic_shapes']['max'] == [1, 3, 2160, 3840]
 
@@ -72,7 +73,8 @@ def test_classifier_export_dynamic_batch_and_softmax(deit_export, tmp_path):
     with open(os.path.join(model_dir, 'infer_cfg.yml')) as f:
         cfg = yaml.safe_load(f)
     assert cfg['task'] == 'classification' and cfg['num_classes'] == 10 and cfg['output']['name'] == 'logits'
-    assert cfg['preprocess']['crop_size'] == [64, 64] and cfg['class_names'][3] == 'class3'
+    assert cfg['preprocess']['transform']['img_size'] == 64 and cfg['class_names'][3] == 'class3'
+    assert cfg['input']['shape'] == [None, 3, 64, 64]
     assert cfg['dynamic_shapes']['max'] == [32, 3, 64, 64]
     probs_dir = str(tmp_path / 'probs')
     assert export_classifier(model, 'deit_tiny_patch16_224', probs_dir, softmax=True)['output']['name'] == 'probabilities'

@@ -1,4 +1,5 @@
-"""Evaluate trained weights on the config's validation set (and the unprocessed input as a baseline).
+"""Evaluate trained weights on the config's validation set, beside the baseline (the unprocessed input;
+for super-resolution its MATLAB-bicubic upscaling).
 
     python tools/eval.py -c configs/uhdfour/uhdfour_demo.yml --weights output/uhdfour_demo/best_model.pdparams
     python tools/eval.py -c configs/deit/deit_small_patch16_224.yml --weights deit_small.pdparams \
@@ -34,8 +35,9 @@ def main(argv=None) -> int:
     names = [n for n, kw in cfg['eval']['metrics'].items() if kw is not None]
     print(f"{'':10s}" + ''.join(f'{n:>10s}' for n in names))
     print(f"{'model':10s}" + ''.join(f'{metrics[n]:10.4f}' for n in names))
-    if all('input_' + n in metrics for n in names):  # enhancement: the unprocessed input as a baseline
-        print(f"{'input':10s}" + ''.join(f"{metrics['input_' + n]:10.4f}" for n in names))
+    baseline = getattr(task, 'baseline_name', None)  # image-to-image: the input itself, or its bicubic upscaling
+    if baseline:
+        print(f'{baseline:10s}' + ''.join(f"{metrics[f'{baseline}_{n}']:10.4f}" for n in names))
     out_path = args.json or os.path.join(cfg['output_dir'], 'eval.json')
     if dist.is_main_process():
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)

@@ -3,7 +3,8 @@
     python tools/export.py -c configs/uhdfour/uhdfour_uhdll.yml --weights uhdfour_uhdll.pdparams --output export/uhdfour
     python tools/export.py -c CFG --weights W --output DIR --softmax --onnx   # classifier with probabilities, + ONNX
 
-Enhancement models take any batch, height and width; classifiers any batch at the model's input size.
+Image-to-image models take any batch, height and width (output at the model's scale); classifiers any batch
+at the eval transform's size.
 Run the result with deploy/python/infer.py; see docs/deploy.md.
 """
 import argparse
@@ -28,7 +29,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = get_config(args.config, args.override)
     setup_device('cpu', cfg.get('num_threads'))
-    infer_cfg = export_model(cfg, args.weights, args.output, softmax=args.softmax, onnx=args.onnx)
+    options = {'softmax': True} if args.softmax else {}  # the task's export options (Task.EXPORT_OPTIONS)
+    infer_cfg = export_model(cfg, args.weights, args.output, onnx=args.onnx, **options)
     files = [infer_cfg['model_file'], infer_cfg['params_file'], 'infer_cfg.yml'] + \
         ([infer_cfg['onnx_file']] if 'onnx_file' in infer_cfg else [])
     print(f"exported {infer_cfg['model']} ({infer_cfg['task']}) to {args.output}: {', '.join(files)}")

@@ -1,20 +1,24 @@
 """Paddle Inference (or ONNX Runtime) predictor for a folder written by ``tools/export.py``.
 
 Preprocessing, padding, tiling and the output meaning come from the folder's
-``infer_cfg.yml``; nothing here knows a model by name. From ppuhd only the
-tiled inference (``ppuhd.inference.tiling``) is imported, and only for tiled models.
+``infer_cfg.yml``; nothing here knows a model by name. Preprocessing runs the project's own
+code that the training config names (``ppuhd.data.cls_transforms`` for classifiers; for
+image-to-image models the contract ``ppuhd.inference.ImageIO``, Y planes and tiling of
+``ppuhd.inference``), so deploy computes what training evaluated.
 """
 import os
 import sys
 from dataclasses import dataclass
 from typing import List, Optional
 
-import cv2
 import numpy as np
 import yaml
+from PIL import Image
 
-# the repository root, for ppuhd.inference.tiling when this file runs from a checkout
+# the repository root, for ppuhd when this file runs from a checkout
 sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
+from ppuhd.inference import ImageIO, TilingConfig, tiled_predict  # noqa: E402
+from ppuhd.inference.planes import model_planes, to_rgb  # noqa: E402
 # Paddle Inference 3.3.1 oneDNN passes left out:
 # - conv_activation_onednn_fuse_pass segfaults on convs followed by a LeakyReLU (UHDFour's);
 # - onednn_placement_pass moves every elementwise op to oneDNN, whose binary kernels fall back to a slow
@@ -25,7 +29,6 @@ sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '.
 #   tensor<1x16x192xf32> of outputs[0][1] must be equal to type tensor<1x4x4x192xf32>").
 ONEDNN_SKIPPED_PASSES = ('conv_activation_onednn_fuse_pass', 'onednn_placement_pass',
                          'operator_reshape_onednn_fuse_pass')
-_CV2_INTERP = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC, 'nearest': cv2.INTER_NEAREST}
 
 
 class DeployError(ValueError):
@@ -224,28 +227,38 @@ class Predictor:
         check_options(self.opts, paddle.is_compiled_with_cuda())
         self.cfg = load_infer_cfg(model_dir)
         self.task = self.cfg['task']
+        self.image_io = ImageIO.from_dict(self.cfg['image_io']) if 'image_io' in self.cfg else None
+        if self.task == 'classification':
+            from ppuhd.data.cls_transforms import CLS_TRANSFORMS
+            self.transform = CLS_TRANSFORMS.build(self.cfg['preprocess']['transform'])
         if self.opts.reuse_memory:
             keep_freed_memory()
         runner = _OnnxRunner if self.opts.backend == 'onnx' else _PaddleRunner
         self.run = runner(model_dir, self.cfg, self.opts)
 
     def enhance(self, img: np.ndarray) -> np.ndarray:
-        """HWC RGB uint8/uint16 image -> enhanced HWC float32 RGB (not clamped), same size."""
+        """HWC RGB uint8/uint16 image -> restored HWC float32 RGB (not clamped), ``image_io.scale`` x its size."""
         self._expect('enhancement')
         h, w = img.shape[:2]
-        side = self.cfg.get('min_size', 1)
-        if min(h, w) < side:
-            raise DeployError(f'image is {w}x{h}; this model needs at least {side}x{side} pixels')
-        out = self.infer(np.ascontiguousarray(to_float_rgb(img).transpose(2, 0, 1)[None]))
-        return out[0].transpose(1, 2, 0)
+        try:
+            self.image_io.check_size(h, w, 'image')
+        except ValueError as err:
+            raise DeployError(str(err)) from err
+        rgb = np.ascontiguousarray(to_float_rgb(img).transpose(2, 0, 1)[None])
+        out = self.infer(np.ascontiguousarray(model_planes(rgb, self.image_io), dtype=np.float32))
+        return to_rgb(out, rgb, self.image_io)[0].transpose(1, 2, 0)
+
+    def output_size(self, h: int, w: int):
+        """(H, W) of ``enhance``'s result for an h x w image."""
+        return self.image_io.output_size(h, w)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """An NCHW float32 batch through the model; tile by tile when infer_cfg.yml sets a tiling."""
+        """An NCHW float32 batch of the model's planes through the model; tile by tile when infer_cfg.yml sets
+        a tiling."""
         tiling = self.cfg.get('tiling')
         if not (tiling and tiling.get('tile')):
             return self.run(x)
         # models that cannot run a whole UHD image (e.g. LLFormer) go tile by tile, as exported
-        from ppuhd.inference.tiling import TilingConfig, tiled_predict
         return tiled_predict(self.run, x, TilingConfig(**tiling))
 
     def classify_batch(self, images: List[np.ndarray]) -> np.ndarray:
@@ -263,19 +276,10 @@ class Predictor:
                 for i in order]
 
     def preprocess_classifier(self, img: np.ndarray) -> np.ndarray:
-        """Resize the short side, center-crop, scale, normalize -> CHW float32."""
-        pre = self.cfg['preprocess']
+        """HWC RGB uint8 (or uint16, rounded to 8 bit) -> CHW float32 by the training config's eval transform."""
         if img.dtype == np.uint16:
             img = np.round(img / 257.0).astype(np.uint8)
-        h, w = img.shape[:2]
-        short = pre['resize_short']
-        size = (max(short, round(w * short / h)), short) if h <= w else (short, max(short, round(h * short / w)))
-        img = cv2.resize(img, size, interpolation=_CV2_INTERP[pre['interpolation']])
-        ch, cw = pre['crop_size']
-        top, left = (img.shape[0] - ch) // 2, (img.shape[1] - cw) // 2
-        x = img[top:top + ch, left:left + cw].astype(np.float32) * np.float32(pre['scale'])
-        x = (x - np.float32(pre['mean'])) / np.float32(pre['std'])
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
+        return self.transform(Image.fromarray(np.ascontiguousarray(img[:, :, :3]), 'RGB'))
 
     def _expect(self, task: str) -> None:
         if self.task != task:

@@ -1,13 +1,12 @@
 """Export a trained task to a Paddle Inference model plus the ``infer_cfg.yml`` deploy file.
 
-The graph is ``task.export_layer()`` traced by ``paddle.jit.to_static``:
-enhancement models with dynamic batch, height and width, classifiers with a
-dynamic batch at the model's input size. ``infer_cfg.yml`` is written from the
-training config and the model, so deploy and training share one
-preprocessing definition (after PaddleSeg's ``deploy.yaml``).
+The graph is ``task.export_layer()`` traced by ``paddle.jit.to_static`` with the input shape the
+task gives (image-to-image tasks: dynamic batch, height and width; classifiers: dynamic batch at
+the eval transform's size). ``infer_cfg.yml`` is the task's ``deploy_config`` (input, preprocessing
+from the training config's val transform, the image-to-image contract, output), so deploy and
+training share one preprocessing definition (after PaddleSeg's ``deploy.yaml``). Nothing here
+knows a task type.
 """
-import dataclasses
-import inspect
 import os
 import subprocess
 import sys
@@ -16,103 +15,22 @@ from typing import Any, Dict, List, Optional
 import paddle
 import yaml
 
-from ..tasks.classification import ClassificationTask
-from ..tasks.enhancement import EnhancementTask
 from ..tasks.builder import build_task
 
 MODEL_NAME = 'inference'
 INFER_CFG = 'infer_cfg.yml'
 
 
-def task_kind(task) -> str:
-    """'enhancement' or 'classification', from the Task and its model."""
-    if isinstance(task, EnhancementTask):
-        return 'enhancement'
-    if hasattr(task.model, 'num_classes'):
-        return 'classification'
-    raise ValueError(f'{type(task).__name__} has no deploy format: export knows enhancement tasks and '
-                     f'classifiers (models with num_classes)')
+def build_infer_cfg(cfg: dict, task, name: Optional[str] = None, **options) -> Dict[str, Any]:
+    """The deploy description written next to the exported model (``options``: the task's export options)."""
+    task.check_export_options(options)
+    return {'model': name or cfg['model']['type'], 'task': task.DEPLOY_KIND, 'model_file': f'{MODEL_NAME}.json',
+            'params_file': f'{MODEL_NAME}.pdiparams', **task.deploy_config(cfg, **options)}
 
 
-def _classifier_size(cfg: dict, model) -> List[int]:
-    size = cfg.get('export', {}).get('input_size') or list(getattr(model, 'pretrained_cfg', {}).get('input_size', []))[-2:]
-    if len(size or []) != 2:
-        raise KeyError("export.input_size: set [H, W] in the config (the model has no pretrained_cfg.input_size)")
-    return [int(s) for s in size]
-
-
-def input_spec(cfg: dict, model, kind: str) -> paddle.static.InputSpec:
-    """Dynamic batch; dynamic H and W for enhancement, the model's input size for classifiers."""
-    h, w = (None, None) if kind == 'enhancement' else _classifier_size(cfg, model)
-    return paddle.static.InputSpec([None, 3, h, w], 'float32', 'x')
-
-
-def _export_layer(task, softmax: bool):
-    params = inspect.signature(task.export_layer).parameters
-    if 'softmax' in params:
-        return task.export_layer(softmax=softmax)
-    if softmax:
-        raise ValueError(f'--softmax: {type(task).__name__}.export_layer() has no softmax option (classifiers only)')
-    return task.export_layer()
-
-
-def _tiling(task) -> Optional[Dict[str, Any]]:
-    """The task's tiled-inference settings (``task.tiling``), as plain YAML values."""
-    if getattr(task, 'tiling', None) is None:
-        return None
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(task.tiling).items()
-            if k != 'progress'}
-
-
-def _enhancement_cfg(cfg: dict, task) -> Dict[str, Any]:
-    io = task.image_io
-    multiple, min_size = io.size_multiple, io.min_size
-    return {
-        'preprocess': {'channel_order': 'RGB', 'layout': 'NCHW', 'scale': 'dtype_max',
-                       'note': 'x = image / 255 (8 bit) or / 65535 (16 bit): float32 RGB in [0, 1], no mean/std'},
-        'size_multiple': multiple,
-        'padding': {'mode': 'reflect', 'fallback': 'replicate', 'where': 'bottom_right', 'in_graph': True,
-                    'note': 'the graph pads to size_multiple itself and crops the output back'},
-        'min_size': min_size,
-        'tiling': _tiling(task),
-        'output': {'name': 'enhanced', 'meaning': 'enhanced RGB image, NCHW float32, nominally [0, 1] but not '
-                   'clamped; same H and W as the input. Clip to [0, 1] and multiply by 255 to save'},
-        'dynamic_shapes': _enhancement_shapes(task, min_size),
-    }
-
-
-def _enhancement_shapes(task, min_size: int) -> Dict[str, List[int]]:
-    """TensorRT shape ranges: whole 4K images, or one tile when the task tiles."""
-    tile = _tiling(task) and _tiling(task)['tile']
-    top = list(tile) if tile else [2160, 3840]
-    opt = top if tile else [1080, 1920]
-    return {'min': [1, 3, min_size, min_size], 'opt': [1, 3, *opt], 'max': [1, 3, *top]}
-
-
-def _classification_cfg(cfg: dict, model, softmax: bool) -> Dict[str, Any]:
-    model_cfg = dict(getattr(model, 'pretrained_cfg', {}))
-    h, w = _classifier_size(cfg, model)
-    crop_pct = float(model_cfg.get('crop_pct', 0.875))
-    return {
-        'preprocess': {'channel_order': 'RGB', 'layout': 'NCHW', 'scale': 1 / 255.0,
-                       'mean': list(model_cfg.get('mean', (0.485, 0.456, 0.406))),
-                       'std': list(model_cfg.get('std', (0.229, 0.224, 0.225))),
-                       'resize_short': int(round(min(h, w) / crop_pct)), 'crop_size': [h, w],
-                       'interpolation': model_cfg.get('interpolation', 'bicubic')},
-        'num_classes': int(model.num_classes),
-        'class_names': cfg.get('deploy', {}).get('class_names'),
-        'output': {'name': 'probabilities' if softmax else 'logits',
-                   'meaning': f"[batch, num_classes] {'softmax probabilities' if softmax else 'logits'}"},
-        'dynamic_shapes': {'min': [1, 3, h, w], 'opt': [8, 3, h, w], 'max': [32, 3, h, w]},
-    }
-
-
-def build_infer_cfg(cfg: dict, task, softmax: bool = False) -> Dict[str, Any]:
-    """The deploy description written next to the exported model."""
-    kind = task_kind(task)
-    body = _enhancement_cfg(cfg, task) if kind == 'enhancement' else _classification_cfg(cfg, task.model, softmax)
-    return {'model': cfg['model']['type'], 'task': kind, 'model_file': f'{MODEL_NAME}.json',
-            'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'}, **body}
+def input_spec(infer_cfg: Dict[str, Any]) -> paddle.static.InputSpec:
+    spec = infer_cfg['input']
+    return paddle.static.InputSpec(list(spec['shape']), spec['dtype'], spec['name'])  # it rewrites None as -1
 
 
 def _write_yaml(data: Dict[str, Any], path: str) -> None:
@@ -160,29 +78,34 @@ def save_inference(layer: paddle.nn.Layer, spec: paddle.static.InputSpec, infer_
     return infer_cfg
 
 
-def export_model(cfg: dict, weights: Optional[str], output_dir: str, softmax: bool = False,
-                 onnx: bool = False) -> Dict[str, Any]:
+def export_task(task, cfg: dict, output_dir: str, onnx: bool = False, name: Optional[str] = None,
+                **options) -> Dict[str, Any]:
+    """Export a built ``task`` (weights loaded) to ``output_dir``; returns the infer_cfg written."""
+    task.eval()
+    infer_cfg = build_infer_cfg(cfg, task, name, **options)
+    return save_inference(task.export_layer(**options), input_spec(infer_cfg), infer_cfg, output_dir, onnx)
+
+
+def export_model(cfg: dict, weights: Optional[str], output_dir: str, onnx: bool = False,
+                 **options) -> Dict[str, Any]:
     """Export ``cfg``'s task with ``weights`` to ``output_dir``; returns the infer_cfg written.
 
     Args:
         cfg: resolved training config.
         weights: ``.pdparams`` of the model (None exports the initial weights, for tests).
         output_dir: folder for ``inference.json``, ``inference.pdiparams``, ``infer_cfg.yml`` (and ``model.onnx``).
-        softmax: classifiers only: output probabilities instead of logits.
         onnx: also write ``model.onnx`` through paddle2onnx.
+        options: the task's export options (``Task.EXPORT_OPTIONS``, e.g. ``softmax=True`` for classifiers).
     """
     if weights is not None:
         cfg = dict(cfg, model_weights=weights)
-    task = build_task(cfg, inference=True)
-    task.eval()
-    infer_cfg = build_infer_cfg(cfg, task, softmax)
-    spec = input_spec(cfg, task.model, infer_cfg['task'])
-    return save_inference(_export_layer(task, softmax), spec, infer_cfg, output_dir, onnx)
+    return export_task(build_task(cfg, inference=True), cfg, output_dir, onnx, **options)
 
 
 def export_classifier(model: paddle.nn.Layer, name: str, output_dir: str, softmax: bool = False,
                       onnx: bool = False, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
-    """Export a bare classifier (a registered model with ``num_classes`` and ``pretrained_cfg``), no Task needed.
+    """Export a bare classifier (a registered model with ``num_classes`` and ``pretrained_cfg``), no config needed;
+    its eval transform comes from ``pretrained_cfg``.
 
     Args:
         model: the classifier, weights loaded.
@@ -192,10 +115,6 @@ def export_classifier(model: paddle.nn.Layer, name: str, output_dir: str, softma
         onnx: also write ``model.onnx``.
         class_names: labels written to infer_cfg.yml.
     """
-    model.eval()
+    from ..tasks.classification import ClassificationTask
     cfg = {'deploy': {'class_names': class_names}}
-    infer_cfg = {'model': name, 'task': 'classification', 'model_file': f'{MODEL_NAME}.json',
-                 'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'},
-                 **_classification_cfg(cfg, model, softmax)}
-    layer = ClassificationTask(model, mixup=None).export_layer(softmax=softmax)
-    return save_inference(layer, input_spec(cfg, model, 'classification'), infer_cfg, output_dir, onnx)
+    return export_task(ClassificationTask(model, mixup=None), cfg, output_dir, onnx, name, softmax=softmax)

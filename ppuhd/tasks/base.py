@@ -5,7 +5,7 @@ every other key; ``predict`` returns what metrics consume; ``export_layer``
 returns the inference graph. ``task.model`` is the only layer that is
 optimized, EMA'd, checkpointed and exported.
 """
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import paddle
 import paddle.nn as nn
@@ -14,9 +14,17 @@ import paddle.nn as nn
 class Task(nn.Layer):
     """Base class of every task.
 
+    Besides training (``forward``) and prediction (``predict``), a task owns its evaluation
+    (``evaluate_batch``) and its deployment: ``export_layer`` (the inference graph) and
+    ``deploy_config`` (what ``infer_cfg.yml`` says: input, preprocessing, output), so the
+    evaluator and export never branch on task types.
+
     Args:
         model: the network to train.
     """
+
+    DEPLOY_KIND = ''  # the ``task`` field of infer_cfg.yml, which tells deploy how to run the model
+    EXPORT_OPTIONS: Sequence[str] = ()  # keyword options of export_layer / deploy_config
 
     def __init__(self, model: nn.Layer):
         super().__init__()
@@ -45,5 +53,30 @@ class Task(nn.Layer):
     def predict(self, batch: Dict[str, paddle.Tensor]) -> Dict[str, paddle.Tensor]:
         raise NotImplementedError
 
-    def export_layer(self) -> nn.Layer:
+    def evaluate_batch(self, batch: Dict[str, Any], metric_cfg: Dict[str, dict]):
+        """``(sums, images)``: metric sums over the batch plus ``'count'``, and ``(name, arrays, values)`` of
+        each image for callers that log images (empty when the task has none)."""
+        raise NotImplementedError
+
+    def metric_names(self, metric_cfg: Dict[str, dict]) -> List[str]:
+        """Sorted names of what ``evaluate_batch`` sums (besides ``count``); metrics set to null are left out."""
+        return sorted(n for n, kw in metric_cfg.items() if kw is not None)
+
+    def eval_batch_size(self, requested: int) -> int:
+        """Samples per evaluation batch (image-to-image tasks evaluate images of any size one by one)."""
+        return requested
+
+    def check_export_options(self, options: Dict[str, Any]) -> None:
+        """ValueError for export options this task does not have (export calls it before the two methods below)."""
+        unknown = sorted(set(options) - set(self.EXPORT_OPTIONS))
+        if unknown:
+            raise ValueError(f'{type(self).__name__} has no export option {unknown} (it has '
+                             f'{list(self.EXPORT_OPTIONS) or "none"}); e.g. --softmax is for classifiers only')
+
+    def export_layer(self, **options) -> nn.Layer:
+        raise NotImplementedError
+
+    def deploy_config(self, cfg: Dict[str, Any], **options) -> Dict[str, Any]:
+        """The task's part of infer_cfg.yml: ``input`` (name, dtype, shape with None for dynamic dims),
+        ``preprocess``, ``output`` and anything deploy needs to run it, from the training config ``cfg``."""
         raise NotImplementedError

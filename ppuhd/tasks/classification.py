@@ -1,11 +1,12 @@
 """Image classification (ViT / DeiT training as deit ``main.py`` + ``engine.py``)."""
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ..data.cls_transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..data.mixup import Mixup
 from ..losses.classification import classification_criterion
 from ..metrics.classification import classification_sums
@@ -30,6 +31,9 @@ class ClassificationTask(Task):
         mixup: ``ppuhd.data.mixup.Mixup`` arguments (``num_classes`` defaults to the model's), or null.
     """
 
+    DEPLOY_KIND = 'classification'
+    EXPORT_OPTIONS = ('softmax',)
+
     def __init__(self, model: nn.Layer, smoothing: float = 0.1, mixup: Optional[dict] = None):
         super().__init__(model)
         self.smoothing = smoothing
@@ -53,14 +57,49 @@ class ClassificationTask(Task):
     def predict(self, batch):
         return {'logits': self.model(batch['image']), 'label': batch['label']}
 
-    def metric_sums(self, batch, metric_cfg: Dict[str, dict]) -> Dict[str, float]:
-        """Per-batch sums of the metrics (the evaluator all-reduces and divides by ``count``)."""
+    def evaluate_batch(self, batch, metric_cfg: Dict[str, dict]):
+        """Per-batch sums of the metrics (the evaluator all-reduces and divides by ``count``); no images.
+        Metrics set to null in the config (e.g. the base config's image metrics) are left out."""
         out = self.predict(batch)
-        return classification_sums(out['logits'], out['label'], metric_cfg)
+        metric_cfg = {k: v for k, v in metric_cfg.items() if v is not None}
+        return classification_sums(out['logits'], out['label'], metric_cfg), []
 
     def export_layer(self, softmax: bool = False) -> nn.Layer:
         """The model, or the model followed by a softmax."""
         return _WithSoftmax(self.model) if softmax else self.model
+
+    def deploy_config(self, cfg: Dict[str, Any], softmax: bool = False) -> Dict[str, Any]:
+        """The val transform of the training config (or the model's ``pretrained_cfg``) as deploy runs it."""
+        transform = eval_transform(cfg, self.model)
+        size = int(transform['img_size'])
+        return {
+            'input': {'name': 'x', 'dtype': 'float32', 'shape': [None, 3, size, size]},
+            'preprocess': {'transform': transform, 'channel_order': 'RGB', 'layout': 'NCHW',
+                           'note': 'ppuhd.data.cls_transforms.CLS_TRANSFORMS.build(transform) on the RGB image '
+                                   '(PIL), the code the training config evaluates with'},
+            'num_classes': int(self.model.num_classes),
+            'class_names': (cfg.get('deploy') or {}).get('class_names'),
+            'output': {'name': 'probabilities' if softmax else 'logits',
+                       'meaning': f"[batch, num_classes] {'softmax probabilities' if softmax else 'logits'}"},
+            'dynamic_shapes': {'min': [1, 3, size, size], 'opt': [8, 3, size, size], 'max': [32, 3, size, size]},
+        }
+
+
+def eval_transform(cfg: Dict[str, Any], model: nn.Layer) -> Dict[str, Any]:
+    """``data.val.transform`` of a training config, else the eval transform of the model's ``pretrained_cfg``
+    (timm / deit: resize int(size / crop_pct), center crop, mean/std)."""
+    transform = ((cfg.get('data') or {}).get('val') or {}).get('transform')
+    if transform:
+        return dict(transform)
+    pretrained = dict(getattr(model, 'pretrained_cfg', {}))
+    size = list(pretrained.get('input_size', []))[-2:]
+    if len(size) != 2 or size[0] != size[1]:
+        raise KeyError('data.val.transform: set the eval transform in the config (the model has no square '
+                       'pretrained_cfg.input_size)')
+    return {'type': 'ClsEvalTransform', 'img_size': int(size[0]), 'crop_pct': float(pretrained.get('crop_pct', 0.875)),
+            'interpolation': pretrained.get('interpolation', 'bicubic'),
+            'mean': [float(m) for m in pretrained.get('mean', IMAGENET_MEAN)],
+            'std': [float(v) for v in pretrained.get('std', IMAGENET_STD)]}
 
 
 class _WithSoftmax(nn.Layer):

@@ -4,13 +4,17 @@ Everything size-related comes from the model's ``image_io`` (``ppuhd.inference.I
 who pads and to which multiple, the output scale.
 """
 import copy
-from typing import Dict, List, Optional, Sequence
+import dataclasses
+from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..inference import image_io_of, make_tiling, predict_padded, tiled_predict
+from ..inference.planes import bicubic_upscale, model_planes, to_rgb
+from ..metrics import compute_metrics
 from ..registry import LOSSES, TASKS
 from ..utils.logger import get_logger
 from .base import Task
@@ -36,6 +40,7 @@ class _LossTerm(nn.Layer):
         return self.weight * self.loss(outputs[self.output], target)
 
 
+
 @TASKS.register()
 class EnhancementTask(Task):
     """Train an image-to-image model on ``{'lq', 'gt'}`` batches.
@@ -51,6 +56,8 @@ class EnhancementTask(Task):
             prediction (``ppuhd.inference.make_tiling``), e.g. ``{preset: official_uhd}`` or
             ``{tile: [720, 1280], stride: [360, 640], blend: average}``.
     """
+
+    DEPLOY_KIND = 'enhancement'
 
     def __init__(self, model: nn.Layer, losses: List[dict], output_names: Sequence[str] = ('pred',),
                  tiling: Optional[dict] = None):
@@ -72,6 +79,11 @@ class EnhancementTask(Task):
                 raise KeyError(f"Loss term '{term.name}' uses output '{term.output}', but the model's "
                                f"outputs are {self.output_names}")
 
+    @property
+    def baseline_name(self) -> str:
+        """What the evaluator compares the model with: the input itself, or its bicubic upscaling."""
+        return 'input' if self.image_io.scale == 1 else 'bicubic'
+
     def _named_outputs(self, out) -> Dict[str, paddle.Tensor]:
         out = out if isinstance(out, (tuple, list)) else (out,)
         return dict(zip(self.output_names, out))
@@ -80,50 +92,117 @@ class EnhancementTask(Task):
         if not self.terms:
             raise ValueError('This EnhancementTask has no enabled loss term (built for inference, or every term '
                              'disabled in task.losses): it can predict but not train')
-        outputs = self._named_outputs(self.run_model(batch['lq']))
-        result = {f'loss_{term.name}': term(outputs, batch['gt']) for term in self.terms}
+        outputs = self._named_outputs(self.run_model(model_planes(batch['lq'], self.image_io)))
+        target = model_planes(batch['gt'], self.image_io)
+        result = {f'loss_{term.name}': term(outputs, target) for term in self.terms}
         result['loss'] = paddle.add_n(list(result.values()))
         return result
 
-    def _main_output(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self._named_outputs(self.model(x))[self.output_names[0]]
-
-    def _whole_image(self, x: paddle.Tensor) -> paddle.Tensor:
-        """The main output for any H x W: the model pads itself, or is padded here (the one padding rule)."""
-        io = self.image_io
-        if io.pads_itself:
-            return self._main_output(x)
-        return predict_padded(self._main_output, x, io.size_multiple, io.pad_mode, io.scale)
+    def _predict_planes(self, x: paddle.Tensor) -> paddle.Tensor:
+        """The model's main output for any H x W (the model's planes in and out), whole or tiled."""
+        if self.tiling is None:
+            return whole_image(self.model, self.image_io, x)
+        return paddle.to_tensor(tiled_predict(
+            lambda t: whole_image(self.model, self.image_io, paddle.to_tensor(t)).numpy(), x.numpy(), self.tiling))
 
     @paddle.no_grad()
     def predict(self, batch):
-        if self.tiling is None:
-            pred = self._whole_image(batch['lq'])
-        else:
-            pred = paddle.to_tensor(tiled_predict(lambda t: self._whole_image(paddle.to_tensor(t)).numpy(),
-                                                  batch['lq'].numpy(), self.tiling))
-        return {'pred': pred, 'target': batch.get('gt'), 'input': batch['lq']}
+        lq = batch['lq']
+        out = self._predict_planes(model_planes(lq, self.image_io))
+        if self.image_io.channels != 'rgb':
+            out = paddle.to_tensor(to_rgb(out.numpy(), lq.numpy(), self.image_io))
+        return {'pred': out, 'target': batch.get('gt'), 'input': lq}
+
+    def eval_batch_size(self, requested: int) -> int:
+        return 1  # evaluation images have their own sizes
+
+    def metric_names(self, metric_cfg: Dict[str, dict]) -> List[str]:
+        names = [n for n, kw in metric_cfg.items() if kw is not None]
+        return sorted(names + [f'{self.baseline_name}_{n}' for n in names])
+
+    def evaluate_batch(self, batch, metric_cfg):
+        out = self.predict(batch)
+        metric_cfg = {n: kw for n, kw in metric_cfg.items() if kw is not None}
+        sums: Dict[str, float] = {'count': 0.0}
+        images = []
+        baselines = bicubic_upscale(out['input'].numpy(), self.image_io.scale)
+        for i, name in enumerate(batch['name']):
+            arrays = {k: hwc(v[i]) for k, v in out.items() if v is not None}
+            values = compute_metrics(arrays['pred'], arrays['target'], metric_cfg)
+            baseline = compute_metrics(hwc(baselines[i]), arrays['target'], metric_cfg)
+            values.update({f'{self.baseline_name}_{k}': v for k, v in baseline.items()})
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value
+            sums['count'] += 1
+            images.append((name, arrays, values))
+        return sums, images
 
     def export_layer(self) -> nn.Layer:
         """The inference graph: the model's export variant (``model.deploy_layer()``, the same parameters in a
-        formulation rewritten for static graphs, e.g. UHDFour's) or the model itself, padded as ``predict``."""
+        formulation rewritten for static graphs, e.g. UHDFour's) or the model itself, padded as ``predict``.
+        It maps the model's planes (RGB, or Y for Y-channel models) at any H x W to its output at scale."""
         deploy = getattr(self.model, 'deploy_layer', None)
         return _WholeImage(deploy() if deploy else self.model, self.image_io)
 
+    def deploy_config(self, cfg: dict) -> Dict[str, Any]:
+        io = self.image_io
+        planes = 'RGB' if io.channels == 'rgb' else 'Y (BT.601 studio swing, ppuhd.inference.color)'
+        return {
+            'input': {'name': 'x', 'dtype': 'float32', 'shape': [None, io.in_channels, None, None]},
+            'image_io': io.to_dict(),
+            'preprocess': {'channel_order': 'RGB', 'layout': 'NCHW', 'scale': 'dtype_max', 'planes': io.channels,
+                           'note': f'x = image / 255 (8 bit) or / 65535 (16 bit): float32 {planes} in [0, 1], '
+                                   'no mean/std; any H and W from image_io.min_size on'},
+            'padding': {'in_graph': True, 'note': f'the graph pads to a multiple of {io.size_multiple} '
+                        f'({io.pad_mode}) itself and crops the output to {io.scale} x the input size'},
+            'tiling': self._tiling_dict(),
+            'output': {'name': 'image', 'meaning': (
+                f'{planes} image, NCHW float32, {io.scale} x the input H and W, nominally [0, 1] but not clamped'
+                + ('; RGB = this Y with the MATLAB-bicubic upscaled Cb, Cr of the input' if io.channels == 'y'
+                   else '') + '. Clip to [0, 1] and multiply by 255 to save')},
+            'dynamic_shapes': self._trt_shapes(),
+        }
+
+    def _tiling_dict(self) -> Optional[Dict[str, Any]]:
+        """The task's tiled-inference settings (``task.tiling``), as plain YAML values."""
+        if self.tiling is None:
+            return None
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.tiling).items()
+                if k != 'progress'}
+
+    def _trt_shapes(self) -> Dict[str, List[int]]:
+        """TensorRT input shape ranges: whole images up to a 4K output, or one tile when the task tiles."""
+        io, c = self.image_io, self.image_io.in_channels
+        if self.tiling is not None and self.tiling.tile is not None:
+            tile = list(self.tiling.tile)
+            return {'min': [1, c, io.min_size, io.min_size], 'opt': [1, c, *tile], 'max': [1, c, *tile]}
+        top = [-(-2160 // io.scale), -(-3840 // io.scale)]
+        opt = [-(-1080 // io.scale), -(-1920 // io.scale)]
+        return {'min': [1, c, io.min_size, io.min_size], 'opt': [1, c, *opt], 'max': [1, c, *top]}
+
+
+def hwc(array) -> np.ndarray:
+    """One CHW image (tensor or array) as float32 HWC."""
+    array = array.numpy() if isinstance(array, paddle.Tensor) else np.asarray(array)
+    return array.transpose(1, 2, 0).astype('float32')
+
+
+def whole_image(model: nn.Layer, image_io, x: paddle.Tensor) -> paddle.Tensor:
+    """The first output of ``model`` for an input of any H x W: the model pads itself, or is padded here."""
+    def main(t):
+        out = model(t)  # the first output is the prediction (EnhancementTask.output_names)
+        return out[0] if isinstance(out, (tuple, list)) else out
+    if image_io.pads_itself:
+        return main(x)
+    return predict_padded(main, x, image_io.size_multiple, image_io.pad_mode, image_io.scale)
+
 
 class _WholeImage(nn.Layer):
-    """The main output of ``model`` for any H x W: padded and cropped as in ``EnhancementTask.predict``."""
+    """The exported graph: :func:`whole_image` of ``model``."""
 
     def __init__(self, model: nn.Layer, image_io):
         super().__init__()
         self.model, self.image_io = model, image_io
 
-    def _main(self, x):
-        out = self.model(x)  # the first output is the prediction (EnhancementTask.output_names)
-        return out[0] if isinstance(out, (tuple, list)) else out
-
     def forward(self, x):
-        io = self.image_io
-        if io.pads_itself:
-            return self._main(x)
-        return predict_padded(self._main, x, io.size_multiple, io.pad_mode, io.scale)
+        return whole_image(self.model, self.image_io, x)
