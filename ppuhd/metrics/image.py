@@ -14,6 +14,8 @@ model, so every convention is an argument here rather than a hidden default:
   BasicSR's ``rgb2ycbcr(img, y_only=True)`` (see :func:`rgb_to_y`).
 * SSIM ``window``: ``'uniform7'`` is scikit-image's default (used by UHDFour and
   LLFormer); ``'gaussian11'`` is the Wang et al. (2004) reference convention.
+* ``crop_border``: pixels removed at each of the four borders before measuring (the SR
+  protocol crops ``scale`` pixels; :mod:`ppuhd.metrics.protocols` names the papers' presets).
 
 All arithmetic is float64; inputs are numpy HWC arrays (a 2-D array is one channel).
 """
@@ -70,11 +72,24 @@ def quantize_uint8(img: np.ndarray, data_range: float = 1.0) -> np.ndarray:
     return np.rint(scaled).astype(np.float64) / 255.0 * data_range
 
 
+def crop_borders(img: np.ndarray, border: int) -> np.ndarray:
+    """``img`` without ``border`` pixels at each of its four sides (BasicSR ``img[b:-b, b:-b]``)."""
+    if border < 0 or int(border) != border:
+        raise ValueError(f'crop_border must be a non-negative integer, got {border!r}')
+    if border == 0:
+        return img
+    h, w = img.shape[:2]
+    if min(h, w) <= 2 * border:
+        raise ValueError(f'crop_border {border} leaves nothing of a {h}x{w} image')
+    return img[border:h - border, border:w - border]
+
+
 def _prepare(pred: np.ndarray, target: np.ndarray, data_range: float, clamp: bool, color: str,
-             quantize: bool = False):
-    """Validate, convert to float64 HWC, optionally clip (or quantize to uint8 levels) and take luma."""
+             quantize: bool = False, crop_border: int = 0):
+    """Validate, convert to float64 HWC, optionally clip (or quantize to uint8 levels), crop and take luma."""
     pred, target = np.asarray(pred), np.asarray(target)
     _check_pair(pred, target, data_range)
+    pred, target = crop_borders(pred, crop_border), crop_borders(target, crop_border)
     pred, target = pred.astype(np.float64), target.astype(np.float64)
     if pred.ndim == 2:
         pred, target = pred[..., None], target[..., None]
@@ -90,13 +105,13 @@ def _prepare(pred: np.ndarray, target: np.ndarray, data_range: float, clamp: boo
 
 
 def psnr(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: bool = True,
-         color: str = 'rgb', quantize: bool = False) -> float:
+         color: str = 'rgb', quantize: bool = False, crop_border: int = 0) -> float:
     """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``, MSE over all pixels and channels.
 
     Same as ``skimage.metrics.peak_signal_noise_ratio(target, pred, data_range=data_range)``.
     Identical images give ``inf``.
     """
-    pred, target = _prepare(pred, target, data_range, clamp, color, quantize)
+    pred, target = _prepare(pred, target, data_range, clamp, color, quantize, crop_border)
     mse = np.mean((pred - target) ** 2)
     if mse == 0:
         return float('inf')
@@ -131,16 +146,17 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float, window: str) 
 
 
 def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: bool = True,
-         color: str = 'rgb', window: str = 'uniform7', quantize: bool = False) -> float:
+         color: str = 'rgb', window: str = 'uniform7', quantize: bool = False, crop_border: int = 0) -> float:
     """Structural similarity, averaged over channels (skimage ``channel_axis=-1``).
 
     Args:
         window: ``'uniform7'``: skimage's default, ``structural_similarity(..., data_range=R)``
             (7x7 uniform window, sample covariance, K1 .01, K2 .03, 3-pixel border cropped).
             ``'gaussian11'``: ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``
-            (Wang et al. 2004; 5-pixel border cropped).
+            (Wang et al. 2004; 5-pixel border cropped). EDT's and BasicSR's ``calculate_ssim``
+            (cv2 11x11 Gaussian, sigma 1.5, valid region) give the same values.
     """
-    pred, target = _prepare(pred, target, data_range, clamp, color, quantize)
+    pred, target = _prepare(pred, target, data_range, clamp, color, quantize, crop_border)
     _, win = _ssim_filter(window)
     if min(pred.shape[:2]) < win:
         raise ValueError(f'SSIM window {window} needs images of at least {win}x{win}, got {pred.shape[:2]}')
@@ -149,13 +165,13 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: b
 
 
 def mae(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0, clamp: bool = True,
-        color: str = 'rgb', quantize: bool = False) -> float:
+        color: str = 'rgb', quantize: bool = False, crop_border: int = 0) -> float:
     """Mean absolute error in units of ``data_range``: ``mean(|pred - target|) / data_range``, in [0, 1].
 
     So uint8 images with ``data_range=255`` and the same images as floats in [0, 1] give the
     same value, on the scale of LLFormer's reported MAE (0.0116 on UHD-LOL4K).
     """
-    pred, target = _prepare(pred, target, data_range, clamp, color, quantize)
+    pred, target = _prepare(pred, target, data_range, clamp, color, quantize, crop_border)
     return float(np.mean(np.abs(pred - target)) / data_range)
 
 
