@@ -285,4 +285,3 @@ class SequentialNoiseStream:
             self._next += 1
         self._next += 1
         return add_gaussian_noise(clean, self.sigma, self._rng, clip=self.clip, bgr_draw=True)
-
