@@ -179,8 +179,9 @@ def test_synthetic_lr_equals_the_offline_bicubic_of_the_whole_image(tmp_path):
         lq, gt = s['lq'].transpose(1, 2, 0), s['gt'].transpose(1, 2, 0)
         assert lq.shape == (6, 6, 3) and gt.shape == (18, 18, 3)
         # locate the patch in the whole LR (undoing a possible flip) and check every value
-        hits = [(t, l, f) for f in (False, True) for t in range(whole.shape[0] - 5) for l in range(whole.shape[1] - 5)
-                if np.array_equal(whole[t:t + 6, l:l + 6][:, ::-1] if f else whole[t:t + 6, l:l + 6], lq)]
+        windows = [(t, x) for t in range(whole.shape[0] - 5) for x in range(whole.shape[1] - 5)]
+        hits = [(t, x, f) for f in (False, True) for t, x in windows
+                if np.array_equal(whole[t:t + 6, x:x + 6][:, ::-1] if f else whole[t:t + 6, x:x + 6], lq)]
         assert len(hits) == 1
         seen.add(hits[0])
     assert len(seen) > 1
@@ -358,3 +359,36 @@ def test_base_dataset_configs_name_registered_types(name):
         class Model:
             image_io = ImageIO(scale=2 if 'SR' in parts else 1)
         assert len(build_dataset(cfg, split, Model())) > 0
+
+
+def test_extract_subimages_div2k_recipe_gives_aligned_pairs(tmp_path):
+    """BasicSR's DIV2K recipe scaled down: HR crops 48 every 24, LR (--scale s) crops 48/s every 24/s."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('extract_subimages', os.path.join(ROOT, 'tools',
+                                                                                    'extract_subimages.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    root = tmp_path / 'DIV2K'
+    for s in (2, 3):
+        _write_sr(root / 'DIV2K_train_HR', root / 'DIV2K_train_LR_bicubic' / f'X{s}', s, stems=('0001',),
+                  hr_hw=(60, 84))
+    assert tool.main(['--input', str(root / 'DIV2K_train_HR'), '--output', str(root / 'DIV2K_train_HR_sub'),
+                      '--crop-size', '48', '48', '--step', '24', '24']) == 0
+    for s in (2, 3):
+        lr_sub = root / 'DIV2K_train_LR_bicubic' / f'X{s}_sub'
+        assert tool.main(['--input', str(root / 'DIV2K_train_LR_bicubic' / f'X{s}'), '--output', str(lr_sub),
+                          '--crop-size', '48', '48', '--step', '24', '24', '--scale', str(s)]) == 0
+        ds = SRPairedDataset(root=str(root), sub_images=True, scale=s)
+        hr = read_image(str(root / 'DIV2K_train_HR' / '0001.png'))
+        lr = read_image(str(root / 'DIV2K_train_LR_bicubic' / f'X{s}' / f'0001x{s}.png'))
+        # rows start at 0, 12 (flush: 60 - 48); columns at 0, 24, 36 (flush: 84 - 48)
+        assert [p[2] for p in ds.pairs] == [f'0001_s{i:03d}' for i in range(1, 7)]
+        for k, (top, left) in enumerate((t, x) for t in (0, 12) for x in (0, 24, 36)):
+            sample = ds[k]
+            gt, lq = (np.round(sample[key].transpose(1, 2, 0) * 255) for key in ('gt', 'lq'))
+            np.testing.assert_array_equal(gt, hr[top:top + 48, left:left + 48])
+            t, x, c = top // s, left // s, 48 // s
+            np.testing.assert_array_equal(lq, lr[t:t + c, x:x + c])
+    with pytest.raises(ValueError, match='multiples of --scale 5'):
+        tool.main(['--input', str(root / 'DIV2K_train_HR'), '--output', str(tmp_path / 'x'), '--crop-size', '48',
+                   '48', '--scale', '5'])
