@@ -10,7 +10,7 @@ A file with a valid header but a corrupt body is reported by ``read_image_native
 when it is first read, as an ``OSError`` naming the path.
 """
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from paddle.io import Dataset
@@ -94,20 +94,48 @@ def _listed(items: Sequence) -> str:
     return ', '.join(map(str, items[:_MAX_LISTED])) + more
 
 
-def match_pairs(lq_dir: str, gt_dir: str) -> List[Tuple[str, str, str]]:
-    """(lq_path, gt_path, stem) for every stem present in both folders, sorted by stem.
+def match_pairs(lq_dir: str, gt_dir: str, lq_key: Optional[Callable[[str], str]] = None,
+                gt_key: Optional[Callable[[str], str]] = None) -> List[Tuple[str, str, str]]:
+    """(lq_path, gt_path, gt stem) for every pairing key present in both folders, sorted by key.
+
+    The key of a file is its stem, mapped by ``lq_key`` / ``gt_key`` when the two sides name files differently
+    (``babyx2`` with ``baby``: see :func:`strip_scale_suffix`; ``rain-001`` with ``norain-001``).
 
     Raises:
         FileNotFoundError: a folder is missing or holds no images.
-        ValueError: some stems are present on one side only, or twice on one side.
+        ValueError: some keys are present on one side only, or twice on one side.
     """
-    lq, gt = _images_by_stem(lq_dir), _images_by_stem(gt_dir)
+    lq, gt = (_keyed(_images_by_stem(d), key, d) for d, key in ((lq_dir, lq_key), (gt_dir, gt_key)))
     lq_only, gt_only = sorted(lq.keys() - gt.keys()), sorted(gt.keys() - lq.keys())
     if lq_only or gt_only:
+        names = [os.path.basename(lq[k][0]) for k in lq_only], [os.path.basename(gt[k][0]) for k in gt_only]
+        rule = ('Pairs are matched by file name without extension' if lq_key is None and gt_key is None
+                else 'Pairs are matched by file name without extension after the naming rule of the layout '
+                     "(e.g. 'babyx2' pairs with 'baby', 'rain-001' with 'norain-001')")
         raise ValueError(f"Unpaired images: {len(lq_only)} in '{lq_dir}' without a gt "
-                         f'[{_listed(lq_only)}], {len(gt_only)} in \'{gt_dir}\' without an input '
-                         f'[{_listed(gt_only)}]. Pairs are matched by file name without extension.')
-    return [(lq[s], gt[s], s) for s in sorted(lq)]
+                         f'[{_listed(names[0])}], {len(gt_only)} in \'{gt_dir}\' without an input '
+                         f'[{_listed(names[1])}]. {rule}.')
+    return [(lq[k][0], gt[k][0], gt[k][1]) for k in sorted(lq)]
+
+
+def _keyed(by_stem: Dict[str, str], key: Optional[Callable[[str], str]], folder: str) -> Dict[str, Tuple[str, str]]:
+    """pairing key -> (path, stem); two stems with one key are an error."""
+    out: Dict[str, Tuple[str, str]] = {}
+    for stem, path in sorted(by_stem.items()):
+        k = key(stem) if key else stem
+        if k in out:
+            raise ValueError(f"'{out[k][0]}' and '{path}' in '{folder}' both pair as '{k}', so pairing is ambiguous")
+        out[k] = (path, stem)
+    return out
+
+
+def strip_scale_suffix(scale: int) -> Callable[[str], str]:
+    """Pairing key of a low-resolution file: ``babyx2`` -> ``baby`` (DIV2K ``0001x2``, Set5 ``babyx2``) for x2."""
+    suffix = f'x{scale}'
+
+    def key(stem: str) -> str:
+        return stem[:-len(suffix)] if stem.lower().endswith(suffix) and len(stem) > len(suffix) else stem
+    return key
 
 
 def _size_text(hw) -> str:
@@ -170,17 +198,25 @@ class PairedImageDataset(Dataset):
                  image_io: Optional[ImageIO] = None, hflip: bool = False, vflip: bool = False, rot90: bool = False,
                  repeat: int = 1, nine_way: bool = False):
         super().__init__()
+        self._setup_augment(crop_size, image_io, hflip, vflip, rot90, repeat, nine_way)
+        self.input_dir, self.gt_dir, self.layout = self._resolve_dirs(root, split, input_dir, gt_dir)
+        self.pairs = self._match_pairs()
+        check_headers(self.pairs, self.image_io.scale)
+
+    def _setup_augment(self, crop_size, image_io, hflip, vflip, rot90, repeat, nine_way) -> None:
+        """The contract, crop and augmentation options shared by the paired datasets (see the class Args)."""
         if nine_way and (hflip or vflip or rot90):
             raise ValueError('nine_way replaces hflip/vflip/rot90: set those to false in the dataset config')
-        self.nine_way = nine_way
-        self.input_dir, self.gt_dir, self.layout = self._resolve_dirs(root, split, input_dir, gt_dir)
         if repeat < 1:
             raise ValueError(f'repeat must be >= 1, got {repeat}')
+        self.nine_way = nine_way
         self.image_io = image_io or ImageIO()
         self.crop_hw = round_crop_size(crop_size, self.image_io.size_multiple) if crop_size is not None else None
         self.hflip, self.vflip, self.rot90, self.repeat = hflip, vflip, rot90, repeat
-        self.pairs = match_pairs(self.input_dir, self.gt_dir)
-        check_headers(self.pairs, self.image_io.scale)
+
+    def _match_pairs(self) -> List[Tuple[str, str, str]]:
+        """The (lq, gt, name) pairs of ``input_dir`` and ``gt_dir``; layouts with other naming rules override it."""
+        return match_pairs(self.input_dir, self.gt_dir)
 
     @staticmethod
     def _resolve_dirs(root, split, input_dir, gt_dir) -> Tuple[str, str, str]:
