@@ -23,7 +23,7 @@ from ..utils.seed import get_rng_state, set_rng_state, set_seed
 from . import checkpoint as ckpt
 from .amp import Amp
 from .ema import ModelEMA
-from .evaluator import evaluate
+from .evaluator import evaluate, metric_config
 from .optim import build_lr_scheduler, build_optimizer, scaled_lr
 
 
@@ -175,7 +175,7 @@ class Trainer:
             if len(kept) < ecfg.get('log_images', 2):
                 kept.append((name, arrays))
         with self._eval_weights():
-            metrics = evaluate(self.task, self.val_set, ecfg['metrics'], on_image=keep,
+            metrics = evaluate(self.task, self.val_set, metric_config(ecfg, self.task), on_image=keep,
                                batch_size=self.cfg['data'].get('eval_batch_size', self.batch_size))
             self._update_best(metrics)
         self.log.info('eval @ iter %d: %s', self.iter, ' '.join(f'{k} {v:.4f}' for k, v in metrics.items()))
