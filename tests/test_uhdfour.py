@@ -22,24 +22,9 @@ def test_parameter_counts():
     assert counts['uhdfour_lol'] == 15_899_306
 
 
-def test_forward_shapes_and_finite(model):
-    y, y_down = model(paddle.rand([2, 3, 64, 96]))
-    assert y.shape == [2, 3, 64, 96] and y_down.shape == [2, 3, 8, 12]
-    assert np.isfinite(y.numpy()).all() and np.isfinite(y_down.numpy()).all()
-
-
 def test_lol_variant_shapes():
     y, y_down = ppuhd.create_model('uhdfour_lol')(paddle.rand([1, 3, 16, 24]))
     assert y.shape == [1, 3, 16, 24] and y_down.shape == [1, 3, 8, 12]
-
-
-def test_backward_reaches_every_parameter(model):
-    model.clear_gradients()
-    y, y_down = model(paddle.rand([1, 3, 64, 64]))
-    (y.mean() + y_down.mean()).backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not np.any(p.grad.numpy())]
-    model.clear_gradients()
-    assert not missing, f'no gradient for {missing[:5]}'
 
 
 @pytest.mark.parametrize('size', [(37, 50), (64, 61), (9, 8)])
