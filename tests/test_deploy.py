@@ -246,3 +246,27 @@ def test_op_throughput_benchmark_reports_both_allocators():
     assert all(float(r[2]) > 0 for r in rows) and float(rows[0][3]) > 0  # ms per op; GFLOP/s for matmul
     bad = subprocess.run([sys.executable, script, '--kinds', 'fft'], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and 'conv3x3' in bad.stderr
+
+
+def test_deploy_preprocessing_is_the_training_val_transform(tmp_path):
+    """ViT at 224 / crop_pct 0.9: deploy must resize the short side to int(224 / 0.9) = 248 with PIL bicubic as the
+    training config's val transform does (not 249, not cv2), on real photos of several aspect ratios."""
+    from skimage import data as skdata
+    from ppuhd.config import get_config
+    from ppuhd.data import ImageFolderDataset
+    from ppuhd.engine.export import export_model
+    from ppuhd.utils.image_io import read_image, write_image
+    photos = {'astronaut': skdata.astronaut(), 'chelsea': skdata.chelsea(), 'coffee': skdata.coffee(),
+              'rocket': skdata.rocket()}
+    for name, photo in photos.items():
+        write_image(str(tmp_path / 'data' / 'val' / 'photos' / f'{name}.png'), photo)
+    cfg = get_config(os.path.join(ROOT, 'configs', 'vit', 'vit_small_patch16_224_finetune.yml'),
+                     ['model_weights=None', f"data.val.root={str(tmp_path / 'data')!r}"])
+    export_model(dict(cfg, model=dict(cfg['model'], depth=1)), None, str(tmp_path / 'model'))  # 1 block: fast
+    predictor = Predictor(str(tmp_path / 'model'), RunOptions(threads=1))
+    assert predictor.cfg['preprocess']['transform']['crop_pct'] == 0.9
+    val = ImageFolderDataset(**{k: v for k, v in cfg['data']['val'].items() if k != 'type'})
+    for sample in (val[i] for i in range(len(val))):
+        deployed = predictor.preprocess_classifier(read_image(str(tmp_path / 'data' / 'val' / 'photos' /
+                                                                  sample['name'])))
+        np.testing.assert_array_equal(deployed, sample['image'])
