@@ -188,7 +188,10 @@ class Trainer:
         return metrics
 
     def _update_best(self, metrics: Dict[str, float]) -> None:
-        name = self.cfg['train'].get('best_metric', 'psnr')
+        name = self.cfg['train'].get('best_metric')
+        if not name:
+            raise KeyError('train.best_metric is not set: name the eval metric that picks best_model.pdparams '
+                           '(configs/_base_/tasks/image.yml sets psnr, classification.yml top1)')
         if name not in metrics:
             raise KeyError(f"train.best_metric '{name}' is not computed; eval.metrics gives {sorted(metrics)}")
         sign = 1 if {**HIGHER_IS_BETTER, **CLS_HIGHER_IS_BETTER}.get(name, True) else -1
