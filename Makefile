@@ -22,6 +22,9 @@ $(PY):
 $(STAMP): $(PY) requirements.txt requirements-dev.txt setup.py
 	@$(PY) -c "import paddle" 2>/dev/null || $(PY) -m pip install -q "$(PADDLE)"
 	$(PY) -m pip install -q -r requirements-dev.txt
+	@# PaddleClas 2.6 (tests/test_paddleclas.py runs its deploy/python/predict_cls.py on our export): beside the
+	@# venv without its pins (numpy 1.24, opencv <= 4.6), which would break this environment
+	$(PY) -m pip install -q --no-deps --target $(VENV)/paddleclas paddleclas==2.6.0
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 

@@ -65,13 +65,16 @@ def export_onnx(output_dir: str, opset: int = 17) -> str:
 
 
 def save_inference(layer: paddle.nn.Layer, spec: paddle.static.InputSpec, infer_cfg: Dict[str, Any],
-                   output_dir: str, onnx: bool = False) -> Dict[str, Any]:
-    """Trace ``layer`` with ``spec``, save it and ``infer_cfg.yml`` (and ``model.onnx``) to ``output_dir``."""
+                   output_dir: str, onnx: bool = False, extra_files: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Trace ``layer`` with ``spec``, save it, ``infer_cfg.yml``, ``extra_files`` ({name: YAML content}, e.g.
+    PaddleClas's ``inference.yml``) (and ``model.onnx``) to ``output_dir``."""
     layer.eval()
     static = paddle.jit.to_static(layer, input_spec=[spec], full_graph=True)
     os.makedirs(output_dir, exist_ok=True)
     paddle.jit.save(static, os.path.join(output_dir, MODEL_NAME))
     _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
+    for name, content in (extra_files or {}).items():
+        _write_yaml(content, os.path.join(output_dir, name))
     if onnx:
         infer_cfg['onnx_file'] = os.path.basename(export_onnx(output_dir))
         _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
@@ -83,7 +86,8 @@ def export_task(task, cfg: dict, output_dir: str, onnx: bool = False, name: Opti
     """Export a built ``task`` (weights loaded) to ``output_dir``; returns the infer_cfg written."""
     task.eval()
     infer_cfg = build_infer_cfg(cfg, task, name, **options)
-    return save_inference(task.export_layer(**options), input_spec(infer_cfg), infer_cfg, output_dir, onnx)
+    return save_inference(task.export_layer(**options), input_spec(infer_cfg), infer_cfg, output_dir, onnx,
+                          task.deploy_files(cfg, infer_cfg))
 
 
 def export_model(cfg: dict, weights: Optional[str], output_dir: str, onnx: bool = False,

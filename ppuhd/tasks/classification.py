@@ -6,7 +6,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..data.cls_transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.cls_transforms import CLS_TRANSFORMS, IMAGENET_MEAN, IMAGENET_STD
 from ..data.mixup import Mixup
 from ..losses.classification import classification_criterion
 from ..metrics.classification import classification_sums
@@ -83,6 +83,20 @@ class ClassificationTask(Task):
                        'meaning': f"[batch, num_classes] {'softmax probabilities' if softmax else 'logits'}"},
             'dynamic_shapes': {'min': [1, 3, size, size], 'opt': [8, 3, size, size], 'max': [32, 3, size, size]},
         }
+
+
+    def deploy_files(self, cfg: Dict[str, Any], infer_cfg: Dict[str, Any]) -> Dict[str, Any]:
+        """``inference.yml`` in PaddleClas's deploy format (what its ``deploy/python/predict_cls.py`` and PaddleX
+        read: PreProcess transform_ops, PostProcess Topk), generated from the same val transform."""
+        transform = CLS_TRANSFORMS.build(infer_cfg['preprocess']['transform'])
+        if not hasattr(transform, 'paddleclas_ops'):
+            return {}
+        topk = {'topk': min(5, int(self.model.num_classes))}
+        if infer_cfg.get('class_names'):
+            topk['label_list'] = list(infer_cfg['class_names'])
+        return {'inference.yml': {'Global': {'model_name': infer_cfg['model']},
+                                  'PreProcess': {'transform_ops': transform.paddleclas_ops()},
+                                  'PostProcess': {'Topk': topk}}}
 
 
 def eval_transform(cfg: Dict[str, Any], model: nn.Layer) -> Dict[str, Any]:
