@@ -208,16 +208,19 @@ class WindowAttention(nn.Layer):
         """``qkv`` [B, H, W, 3, dim] -> [B, H, W, dim]; ``mask`` [nW, N, N] or None; ``size`` = (H, W)."""
         (h, w), (wh, ww) = size, self.window
         nh, nw, heads, d, n = h // wh, w // ww, self.num_heads, self.dim // self.num_heads, wh * ww
-        t = qkv.reshape([-1, nh, wh, nw, ww, 3, heads, d]).transpose([5, 0, 1, 3, 6, 2, 4, 7])
-        t = t.reshape([3, -1, heads, n, d])  # [3, B * nW, heads, N, d], windows in row-major order
+        # [3, B, heads, nW, N, d], windows in row-major order. Heads before windows: the mask then
+        # broadcasts over the leading dims only, which Paddle's CPU add does ~4x faster than over heads.
+        t = qkv.reshape([-1, nh, wh, nw, ww, 3, heads, d]).transpose([5, 0, 6, 1, 3, 2, 4, 7])
+        t = t.reshape([3, -1, heads, nh * nw, n, d])
         q, k, v = t[0] * self.scale, t[1], t[2]
-        lepe = self.lepe(v.transpose([0, 1, 3, 2]).reshape([-1, self.dim, wh, ww]))
-        lepe = lepe.reshape([-1, heads, d, n]).transpose([0, 1, 3, 2])
-        attn = paddle.matmul(q, k, transpose_y=True)
+        # LePE on the V of each window as an image [B * nW, dim, wh, ww] (channel = head * d + j)
+        lepe = self.lepe(v.transpose([0, 2, 1, 4, 3]).reshape([-1, self.dim, wh, ww]))
+        lepe = lepe.reshape([-1, nh * nw, heads, d, n]).transpose([0, 2, 1, 4, 3])
+        attn = paddle.matmul(q, k, transpose_y=True)  # [B, heads, nW, N, N]
         if mask is not None:
-            attn = (attn.reshape([-1, nh * nw, heads, n, n]) + mask.unsqueeze(1)).reshape([-1, heads, n, n])
-        out = paddle.matmul(nn.functional.softmax(attn, axis=-1), v) + lepe  # [B * nW, heads, N, d]
-        out = out.reshape([-1, nh, nw, heads, wh, ww, d]).transpose([0, 1, 4, 2, 5, 3, 6])
+            attn = attn + mask
+        out = paddle.matmul(nn.functional.softmax(attn, axis=-1), v) + lepe
+        out = out.reshape([-1, heads, nh, nw, wh, ww, d]).transpose([0, 2, 4, 3, 5, 1, 6])
         return out.reshape([-1, h, w, self.dim])
 
 
