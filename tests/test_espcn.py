@@ -75,3 +75,18 @@ def test_converter_passes_names_and_is_strict():
     with pytest.raises(ValueError) as err:
         convert_state_dict('espcn_x3', broken)
     assert 'first_part.2.bias' in str(err.value) and 'extra' in str(err.value)
+
+
+def test_paper_recipe_config():
+    import os
+    from conftest import ROOT
+    from ppuhd.config import get_config
+    from ppuhd.registry import LOSSES, MODELS, TASKS
+    cfg = get_config(os.path.join(ROOT, 'configs', 'espcn', 'espcn_x3_t91.yml'))
+    assert cfg['model']['type'] in MODELS and cfg['task']['type'] in TASKS
+    assert [t['type'] for t in cfg['task']['losses']] == ['MSELoss'] and 'MSELoss' in LOSSES
+    opt, data = cfg['optimizer'], cfg['data']
+    assert (opt['type'], opt['lr'], data['batch_size'], data['train']['crop_size']) == ('Adam', 1e-3, 16, 17)
+    assert data['train']['type'] == 'SRSyntheticDataset' and not data['train']['hflip']
+    assert cfg['train']['epochs'] == 200 and cfg['lr_scheduler']['milestones_epochs'] == [160]
+    assert cfg['eval']['protocol'] == 'sr_y'
