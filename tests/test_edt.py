@@ -1,6 +1,6 @@
 """EDT: released parameter counts, shapes of every registered name, the test_sample.py padding rule,
 attention masks against the official slicing algorithm, converter strictness, training-mode rules,
-fine-tuning from a multi-task file, and the exported graph with dynamic H and W."""
+fine-tuning from a multi-task file, the exported graph with dynamic H and W, tiled SR, and the recipes."""
 import glob
 import os
 

@@ -1,7 +1,7 @@
 """EDT: encoder-decoder transformer for super-resolution, denoising and deraining, and its multi-task pre-training.
 
-Li et al., "On Efficient Transformer-Based Image Pre-training for Low-Level Vision", IJCAI 2023
-(arXiv:2112.10175). Official code: https://github.com/fenglinglwb/EDT @f4b3b77
+Li et al., "On Efficient Transformer-Based Image Pre-training for Low-Level Vision", arXiv:2112.10175.
+Official code: https://github.com/fenglinglwb/EDT @f4b3b77
 (``utils/modules/edt.py``, ``configs/*.py``, ``test_sample.py``; no training code is released).
 
 One body (CSwin-style window transformer: half the channels attend in 6x24 windows, half in
