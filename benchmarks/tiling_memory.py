@@ -108,7 +108,8 @@ def main(argv=None) -> int:
                 continue
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
-    print('\n| model | input | output | tile | tiles (model run) | peak RSS (MB) | time (s) |\n|---|---|---|---|---|---|---|')
+    print('\n| model | input | output | tile | tiles (model run) | peak RSS (MB) | time (s) |\n'
+          '|---|---|---|---|---|---|---|')
     for r in rows:
         when = f"{r['est_seconds']} (est.)" if 'est_seconds' in r else r['seconds']
         print(f"| {r['model']} | {r['size']} | {r['output']} | {r['tile']} | {r['tiles']} ({r['model_tiles']}) | "

@@ -238,10 +238,11 @@ def test_converter_is_strict(tiny_t):
 
 def test_converter_rejects_wrong_missing_or_misplaced_masks(tiny_t):
     state = _official_state(tiny_t)
-    mask = 'body.layers.1.residual_group.blocks.3.attn_mask_h'
+    block = 'body.layers.{}.residual_group.blocks.{}.attn_mask_{}'
+    mask, unshifted = block.format(1, 3, 'h'), block.format(0, 2, 'v')
     cases = {'not the 6x24-window mask': {mask: official_mask(48, 48, (24, 6))},
              'missing attention masks': {mask: None},
-             'where no shifted block is': {'body.layers.0.residual_group.blocks.2.attn_mask_v': official_mask(48, 48, (24, 6))}}
+             'where no shifted block is': {unshifted: official_mask(48, 48, (24, 6))}}
     for message, change in cases.items():
         broken = dict(state)
         for k, v in change.items():
@@ -397,3 +398,16 @@ def test_edt_recipe_values():
     assert dn['train']['total_iters'] == 800_000 and dn['data']['val']['clip'] is False
     t = get_config(os.path.join(ROOT, 'configs', 'edt', 'edt_t_sr_x4_df2k.yml'))
     assert t['model']['type'] == 'edt_t_sr_x4' and t['optimizer']['lr'] == 2e-4
+
+
+def test_enhancement_task_trains_on_crops_and_predicts_any_size():
+    from ppuhd.tasks.enhancement import EnhancementTask
+    paddle.seed(13)
+    task = EnhancementTask(EDT(tasks=('sr_x2',), **TINY), losses=[{'name': 'l1', 'type': 'L1Loss'}])
+    task.train()
+    out = task({'lq': paddle.rand([2, 3, 24, 48]), 'gt': paddle.rand([2, 3, 48, 96])})
+    out['loss'].backward()
+    assert float(out['loss']) > 0 and task.model.head_sr_x2[0].weight.grad is not None
+    task.eval()
+    pred = task.predict({'lq': paddle.rand([1, 3, 19, 23]), 'gt': paddle.rand([1, 3, 38, 46])})['pred']
+    assert pred.shape == [1, 3, 38, 46]

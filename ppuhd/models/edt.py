@@ -42,7 +42,7 @@ KINDS = ('sr', 'dn', 'dr')
 
 
 def parse_task(task: str) -> Tuple[str, int]:
-    """(kind, scale) of a task name: ``'sr_x2'`` -> ('sr', 2); ``'dn'``, ``'dn_g25'``, ``'dr'``, ``'dr_L'`` -> scale 1."""
+    """(kind, scale) of a task name: ``'sr_x2'`` -> ('sr', 2); ``'dn'``, ``'dn_g25'``, ``'dr'``, ``'dr_L'``: scale 1."""
     kind, _, level = task.partition('_')
     if kind == 'sr' and level[:1] == 'x' and level[1:].isdigit() and int(level[1:]) > 1:
         return kind, int(level[1:])
