@@ -27,6 +27,9 @@ SMALL = {
     'uhdfour': ({}, (61, 69)),  # >= 64 after padding: LowNet's deepest InstanceNorm needs 2 x 2 pixels
     'llformer': ({'dim': 8, 'num_blocks': (1, 1, 1, 1), 'num_refinement_blocks': 1}, (21, 35)),
     'toy_sr_x2': ({}, (13, 19)),
+    'espcn_': ({}, (13, 19)),
+    'edt_': ({'num_feat': 4, 'embed_dim': 12, 'depths': (1, 1), 'num_heads': (2, 2), 'drop_path_rate': 0.0},
+             (13, 19)),
 }
 
 
@@ -51,9 +54,19 @@ def _is_image_model(model):
     return getattr(model, 'image_io', None) is not None
 
 
-def _input(model, size, batch=2, seed=0):
-    channels = image_io_of(model).in_channels if _is_image_model(model) else 3
+def _is_multitask(model):
+    """A multi-task pre-training model (EDT's): one input per task, ``task_image_io`` instead of ``image_io``."""
+    return not _is_image_model(model) and hasattr(model, 'task_image_io')
+
+
+def _input(model, size, batch=2, seed=0, io=None):
+    io = io or (image_io_of(model) if _is_image_model(model) else None)
+    channels = io.in_channels if io else 3
     return np.random.default_rng(seed).random((batch, channels, *size), dtype=np.float32)
+
+
+def _task_ios(model):
+    return [model.task_image_io[t] for t in model.tasks]
 
 
 @pytest.mark.parametrize('name', ppuhd.list_models())
@@ -65,13 +78,18 @@ def test_every_model_has_small_arguments(name):
 def test_forward_shape_and_finite(name):
     model, size = _build(name)
     model.eval()
-    x = _input(model, size)
     with paddle.no_grad():
-        if _is_image_model(model):
-            out = EnhancementTask(model, losses=[]).predict({'lq': paddle.to_tensor(x)})['pred']
-            expected = [2, 3, *image_io_of(model).output_size(*size)]  # RGB out, also for Y-channel models
+        if _is_multitask(model):
+            outs = model([paddle.to_tensor(_input(model, size, io=io)) for io in _task_ios(model)])
+            for out, io in zip(outs, _task_ios(model)):
+                assert list(out.shape) == [2, 3, *io.output_size(*size)] and bool(paddle.isfinite(out).all())
+            return
+        if _is_image_model(model):  # the task takes RGB and gives RGB, also for Y-channel models
+            rgb = paddle.to_tensor(np.random.default_rng(0).random((2, 3, *size), dtype=np.float32))
+            out = EnhancementTask(model, losses=[]).predict({'lq': rgb})['pred']
+            expected = [2, 3, *image_io_of(model).output_size(*size)]
         else:
-            out, expected = model(paddle.to_tensor(x)), [2, model.num_classes]
+            out, expected = model(paddle.to_tensor(_input(model, size))), [2, model.num_classes]
     assert list(out.shape) == expected and bool(paddle.isfinite(out).all())
 
 
@@ -79,10 +97,13 @@ def test_forward_shape_and_finite(name):
 def test_backward_reaches_every_parameter(name):
     model, size = _build(name)
     model.train()
-    if _is_image_model(model):
-        multiple = image_io_of(model).size_multiple
-        size = tuple(-(-s // multiple) * multiple for s in size)  # a training crop fits the model
-    outputs = model(paddle.to_tensor(_input(model, size)))
+    ios = _task_ios(model) if _is_multitask(model) else [image_io_of(model)] if _is_image_model(model) else [None]
+    inputs = []
+    for io in ios:
+        multiple = io.size_multiple if io else 1
+        crop = tuple(-(-s // multiple) * multiple for s in size)  # a training crop fits the model
+        inputs.append(paddle.to_tensor(_input(model, crop, io=io)))
+    outputs = model(inputs if _is_multitask(model) else inputs[0])
     outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
     paddle.add_n([o.square().mean() for o in outputs]).backward()
     bad = [n for n, p in model.named_parameters() if not p.stop_gradient and
@@ -93,6 +114,8 @@ def test_backward_reaches_every_parameter(name):
 @pytest.mark.parametrize('name', ppuhd.list_models())
 def test_exported_graph_equals_dygraph(name, tmp_path):
     model, size = _build(name)
+    if _is_multitask(model):
+        pytest.skip('a multi-task pre-training model has no single deploy graph: its single-task models export')
     model.eval()
     if _is_image_model(model):
         task = EnhancementTask(model, losses=[])

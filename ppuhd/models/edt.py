@@ -33,8 +33,7 @@ import paddle.nn as nn
 from ..inference import ImageIO, crop_to, pad_bottom_right
 from ..registry import MODELS
 from ..utils.logger import get_logger
-from .espcn import PixelShuffle
-from .layers import DropPath, spatial_size, torch_default_init_, trunc_normal_, upsample_bilinear
+from .layers import DropPath, PixelShuffle, spatial_size, torch_default_init_, trunc_normal_, upsample_bilinear
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # edt.py Network: the DIV2K mean, a plain tensor (not in the state dict)
 WINDOW = (6, 24)  # every released config: MODEL.WINDOW_SIZE = (6, 24)

@@ -18,22 +18,7 @@ import paddle.nn as nn
 
 from ..inference import ImageIO
 from ..registry import MODELS
-from .layers import pixel_shuffle
-
-
-class PixelShuffle(nn.Layer):
-    """``nn.PixelShuffle`` as reshape + transpose (exports with dynamic H and W).
-
-    Args:
-        factor: upscaling factor.
-    """
-
-    def __init__(self, factor: int = 2):
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, x):
-        return pixel_shuffle(x, self.factor)
+from .layers import PixelShuffle
 
 
 def _normal_conv(cin: int, cout: int, k: int, std: float, lr_scale: float = 1.0) -> nn.Conv2D:

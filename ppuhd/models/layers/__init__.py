@@ -1,11 +1,11 @@
 """Building blocks shared by several models; each is written once here."""
-from .shuffle import pixel_shuffle, pixel_unshuffle
+from .shuffle import PixelShuffle, pixel_shuffle, pixel_unshuffle
 from .dynamic import downsample_bilinear, resize_bilinear, spatial_size, upsample_bilinear
 from .fourier import amplitude_phase, irfft2, polar_to_complex, rfft2, rfft2_amplitude_phase
 from .init import torch_default_init_
 from .pointwise import PointwiseConv2D, PointwiseConv2DTranspose, pointwise_concat, pointwise_matmul
 
-__all__ = ['pixel_shuffle', 'pixel_unshuffle', 'amplitude_phase', 'polar_to_complex', 'rfft2', 'irfft2',
+__all__ = ['PixelShuffle', 'pixel_shuffle', 'pixel_unshuffle', 'amplitude_phase', 'polar_to_complex', 'rfft2', 'irfft2',
            'rfft2_amplitude_phase', 'spatial_size', 'resize_bilinear', 'downsample_bilinear', 'upsample_bilinear',
            'torch_default_init_', 'PointwiseConv2D', 'PointwiseConv2DTranspose', 'pointwise_concat', 'pointwise_matmul']
 from .attention import Attention
