@@ -243,13 +243,16 @@ class SRSyntheticDataset(Dataset):
         vflip: random vertical flip.
         rot90: random rotation by k * 90 degrees.
         repeat: the images are listed this many times per epoch.
+        cache: keep every decoded HR image in memory (in each loader process) after its first read: for small
+            sets of large images (the demo's 12 photos: 11 ms of PNG decoding per 17x17 patch otherwise).
     """
 
     def __init__(self, root: Optional[Roots] = None, recursive: bool = False, max_images: Optional[int] = None,
                  skip_smaller: bool = False, scale: Optional[int] = None, crop_size: CropSize = None,
                  image_io: Optional[ImageIO] = None, hflip: bool = False, vflip: bool = False, rot90: bool = False,
-                 repeat: int = 1):
+                 repeat: int = 1, cache: bool = False):
         super().__init__()
+        self._cache: Optional[Dict[str, np.ndarray]] = {} if cache else None
         self.scale = resolve_scale(image_io, scale, 'SRSyntheticDataset')
         self.image_io = image_io or ImageIO(scale=self.scale)
         self.crop_hw = round_crop_size(crop_size, self.image_io.size_multiple) if crop_size is not None else None
@@ -276,7 +279,7 @@ class SRSyntheticDataset(Dataset):
     def __getitem__(self, index: Union[int, Tuple[int, int]]) -> Dict[str, object]:
         index, seed = index if isinstance(index, (tuple, list)) else (index, None)
         path = self.paths[int(index) % len(self.paths)]
-        hr, s = read_image(path), self.scale
+        hr, s = self._read(path), self.scale
         name = os.path.splitext(os.path.basename(path))[0]
         rng = np.random.default_rng(seed)
         if self.crop_hw is None:
@@ -291,6 +294,13 @@ class SRSyntheticDataset(Dataset):
             lq, hr = bicubic_downscale_patch(hr, s, top, left, (ch, cw))
         lq, hr = random_flip_rot((lq, hr), rng, self.hflip, self.vflip, self.rot90)
         return {'lq': to_chw_float(lq), 'gt': to_chw_float(hr), 'name': name}
+
+    def _read(self, path: str) -> np.ndarray:
+        if self._cache is None:
+            return read_image(path)
+        if path not in self._cache:
+            self._cache[path] = read_image(path)
+        return self._cache[path]
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}({len(self.paths)} HR images x{self.repeat}, x{self.scale}, '
