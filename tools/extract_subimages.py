@@ -22,7 +22,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
 
 from ppuhd.utils import cli  # noqa: E402
-from ppuhd.utils.image_io import list_images  # noqa: E402
+from ppuhd.utils.image_io import list_images, read_image_native  # noqa: E402
 
 
 def crop_starts(size: int, crop: int, step: int) -> List[int]:
@@ -44,9 +44,7 @@ def _write(path: str, img: np.ndarray) -> None:
 
 def split_image(path: str, out_dir: str, crop, step) -> bool:
     """Write the sub-images of ``path``; False when all of them already existed."""
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise OSError(f'{path}: not a readable image')
+    img = np.ascontiguousarray(read_image_native(path)[:, :, ::-1])  # the image gate, then BGR for cv2.imwrite
     stem, ext = os.path.splitext(os.path.basename(path))
     boxes = [(y, x) for y in crop_starts(img.shape[0], crop[0], step[0])
              for x in crop_starts(img.shape[1], crop[1], step[1])]
