@@ -26,6 +26,17 @@ sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '.
 ONEDNN_SKIPPED_PASSES = ('conv_activation_onednn_fuse_pass', 'onednn_placement_pass',
                          'operator_reshape_onednn_fuse_pass')
 _CV2_INTERP = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC, 'nearest': cv2.INTER_NEAREST}
+# Classifiers resize the short side and keep the aspect ratio, so the resized image grows with it:
+# a 1 x 20000 PNG of 138 bytes would become 256 x 5,120,000 pixels (3.9 GB). Up to this ratio the
+# resized image stays below 20 x the square crop (1.3 Mpx at DeiT's 256).
+MAX_ASPECT_RATIO = 20
+
+
+def check_aspect_ratio(h: int, w: int) -> None:
+    """Refuse a classifier input whose resize would cost far more than the crop it feeds (DeployError)."""
+    if max(h, w) > MAX_ASPECT_RATIO * min(h, w):
+        raise DeployError(f'image is {w}x{h}, an aspect ratio over {MAX_ASPECT_RATIO}:1: resizing its short side '
+                          f'would make a huge image of which the classifier sees a small crop; crop it first')
 
 
 class DeployError(ValueError):
@@ -268,6 +279,7 @@ class Predictor:
         if img.dtype == np.uint16:
             img = np.round(img / 257.0).astype(np.uint8)
         h, w = img.shape[:2]
+        check_aspect_ratio(h, w)
         short = pre['resize_short']
         size = (max(short, round(w * short / h)), short) if h <= w else (short, max(short, round(h * short / w)))
         img = cv2.resize(img, size, interpolation=_CV2_INTERP[pre['interpolation']])
