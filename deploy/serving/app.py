@@ -299,10 +299,13 @@ def create_app(model_dir: str, opts: Optional[RunOptions] = None, pool_size: int
             if first.task != {'enhance': 'enhancement', 'classify': 'classification'}[endpoint]:
                 raise HTTPError(404, f'this service runs a {first.task} model ({first.cfg["model"]}); '
                                      f'/v1/{endpoint} is not available')
+            busy = HTTPError(503, 'server busy: all predictors and queue slots are taken, retry later',
+                             {'Retry-After': str(retry_after)})
+            if limiter.busy >= limiter.capacity:  # full already: spare the client its upload
+                raise busy
             body = await _read_body(request, max_upload_bytes, body_timeout)  # no slot is held while uploading
             if not limiter.try_acquire():
-                raise HTTPError(503, 'server busy: all predictors and queue slots are taken, retry later',
-                                {'Retry-After': str(retry_after)})
+                raise busy
             metrics.busy.set(limiter.busy)
             try:
                 img = await anyio.to_thread.run_sync(decode_upload, body, max_pixels)
