@@ -375,7 +375,9 @@ def test_metrics_count_500s_framework_errors_and_disconnects(service, client, mo
         time.sleep(0.05)
     after = {s: _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=s) for s in before}
     assert {s: after[s] - before[s] for s in before} == {500: 1, 499: 1, 400: 1, 405: 1}
-    assert _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=200) > 0
+    ok = _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=200)
+    assert client.post('/v1/enhance', content=_encode(_rgb())).status_code == 200
+    assert _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=200) == ok + 1
 
 
 def test_startup_warns_off_loopback_without_key_and_passes_the_limits(uhdfour_export, monkeypatch, capsys):

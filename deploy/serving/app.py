@@ -85,11 +85,14 @@ class PredictorPool:
 
     Paddle Inference keeps per-thread state (oneDNN contexts and their primitive caches): a
     predictor called from whichever thread of a shared pool grows that state on every new
-    thread (+300 MB over 16 concurrent clients on UHDFour). Pinned to one thread each, memory
-    stays that of ``size`` predictors. Waiting for a free predictor holds no thread.
+    thread (+270 MB over 16 concurrent clients on UHDFour). Pinned to one thread each, memory
+    stays that of the predictors. Waiting for a free predictor holds no thread.
+
+    Args:
+        predictors: the ``Predictor`` objects to serve with.
     """
 
-    def __init__(self, predictors):
+    def __init__(self, predictors: Iterable[Predictor] = ()):
         self.predictors = list(predictors)
         self._free: Optional[asyncio.Queue] = None
 
@@ -156,9 +159,13 @@ class _CountEveryRequest:
     It sits outside FastAPI's routing and exception handling, so 404s of unknown paths, 422s of
     bad query values, 500s of unexpected exceptions and client disconnects (499, when no answer
     was sent) are all counted, not only what the endpoints return.
+
+    Args:
+        app: the ASGI app inside.
+        metrics: where requests are counted.
     """
 
-    def __init__(self, app, metrics: _Metrics):
+    def __init__(self, app=None, metrics: Optional[_Metrics] = None):
         self.app, self.metrics = app, metrics
 
     async def __call__(self, scope, receive, send):
@@ -201,9 +208,13 @@ class _CheckHead:
 
     A web page of another origin whose name was re-pointed at this address still sends its own
     name in Host; only the names this server is reached by (``allowed``) are answered.
+
+    Args:
+        app: the ASGI app inside.
+        allowed: host names (``'*'``: any).
     """
 
-    def __init__(self, app, allowed: Iterable[str]):
+    def __init__(self, app=None, allowed: Iterable[str] = LOOPBACK_HOSTS):
         self.app, self.allowed = app, {h.lower().strip('[]') for h in allowed}
 
     async def __call__(self, scope, receive, send):
