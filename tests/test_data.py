@@ -131,7 +131,7 @@ def test_truncated_image_fails_at_load(tmp_path):
 
 @pytest.mark.parametrize('ext', ['png', 'tif'])
 def test_size_mismatch_names_both_paths(tmp_path, ext):
-    """PNG/JPEG/BMP mismatches are caught from headers in __init__; TIFF ones when the pair is loaded."""
+    """Mismatched sizes are caught from the headers in __init__ (PNG, JPEG, BMP, TIFF, WebP), naming both files."""
     write_image(str(tmp_path / 'lq' / f'a.{ext}'), np.zeros((16, 20, 3), np.uint8))
     write_image(str(tmp_path / 'gt' / f'a.{ext}'), np.zeros((16, 24, 3), np.uint8))
     with pytest.raises(ValueError, match='different sizes') as err:

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')
 
 from ppuhd.data.paired import strip_scale_suffix  # noqa: E402
 from ppuhd.utils import cli  # noqa: E402
-from ppuhd.utils.image_io import list_images  # noqa: E402
+from ppuhd.utils.image_io import list_images, read_image_native  # noqa: E402
 
 
 def crop_starts(size: int, crop: int, step: int) -> List[int]:
@@ -60,9 +60,7 @@ def split_image(path: str, out_dir: str, crop, step, scale: int = 1) -> bool:
 
     ``scale`` > 1: ``path`` is a low-resolution image whose ``x<scale>`` name suffix is dropped.
     """
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise OSError(f'{path}: not a readable image')
+    img = np.ascontiguousarray(read_image_native(path)[:, :, ::-1])  # the image gate, then BGR for cv2.imwrite
     stem, ext = os.path.splitext(os.path.basename(path))
     if scale > 1:
         stem = strip_scale_suffix(scale)(stem)

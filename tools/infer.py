@@ -2,6 +2,9 @@
 
     python tools/infer.py -c configs/uhdfour/uhdfour_demo.yml --weights best_model.pdparams \
         --input data/demo/testing_set/input --output output/enhanced [--side-by-side]
+
+Outputs are ``<stem>.png`` (``<name>.png`` for inputs whose stems collide); inputs are turned upright
+by their EXIF orientation; see ppuhd/utils/batch.py for the rules. Exit status 1 if any file failed.
 """
 import argparse
 import os
@@ -11,16 +14,15 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from ppuhd.config import add_config_args, get_config  # noqa: E402
 from ppuhd.engine import build_task, setup_device  # noqa: E402
-from ppuhd.utils import cli  # noqa: E402
-from ppuhd.utils.image_io import list_images, read_image_float, write_image  # noqa: E402
+from ppuhd.utils import batch, cli  # noqa: E402
+from ppuhd.utils.image_io import read_image_float, write_image  # noqa: E402
 
 
 def enhance_file(task, src: str, dst: str, side_by_side: bool) -> None:
-    img = read_image_float(src)
+    img = read_image_float(src, exif=True)
     x = paddle.to_tensor(img.transpose(2, 0, 1)[None].copy())
     pred = np.clip(task.predict({'lq': x})['pred'][0].numpy().transpose(1, 2, 0), 0, 1)
     write_image(dst, np.concatenate([img, pred], axis=1) if side_by_side else pred)
@@ -34,26 +36,15 @@ def main(argv=None) -> int:
     parser.add_argument('--output', required=True, help='folder for the enhanced PNGs')
     parser.add_argument('--side-by-side', action='store_true', help='write input and output next to each other')
     args = parser.parse_args(argv)
-    if not os.path.exists(args.input):
-        raise FileNotFoundError(f'--input {args.input} does not exist')
-    files = list_images(args.input) if os.path.isdir(args.input) else [args.input]
-    if not files:
-        raise FileNotFoundError(f'No images found in {args.input}')
+    files = batch.collect_inputs(args.input)
+    outputs = batch.plan_outputs(files, args.input, args.output)
+    batch.prepare_output_dir(args.output)
     cfg = get_config(args.config, args.override + [f'model_weights={args.weights!r}'])
     setup_device(cfg.get('device', 'auto'), cfg.get('num_threads'))
     task = build_task(cfg, inference=True)
     task.eval()
-    failures = []
-    for src in tqdm(files, desc='infer', disable=len(files) == 1):
-        dst = os.path.join(args.output, os.path.splitext(os.path.basename(src))[0] + '.png')
-        try:
-            enhance_file(task, src, dst, args.side_by_side)
-        except (OSError, ValueError) as err:
-            failures.append((src, err))
-    print(f'{len(files) - len(failures)}/{len(files)} images written to {args.output}')
-    for src, err in failures:
-        print(f'FAILED {src}: {err}', file=sys.stderr)
-    return 1 if failures else 0
+    failures = batch.run_batch(files, lambda src: enhance_file(task, src, outputs[src], args.side_by_side))
+    return batch.report(len(files), failures, f'{{done}}/{{total}} images written to {args.output}')
 
 
 if __name__ == '__main__':

@@ -29,6 +29,17 @@ from ppuhd.inference.planes import model_planes, to_rgb  # noqa: E402
 #   tensor<1x16x192xf32> of outputs[0][1] must be equal to type tensor<1x4x4x192xf32>").
 ONEDNN_SKIPPED_PASSES = ('conv_activation_onednn_fuse_pass', 'onednn_placement_pass',
                          'operator_reshape_onednn_fuse_pass')
+# Classifiers resize the short side and keep the aspect ratio, so the resized image grows with it:
+# a 1 x 20000 PNG of 138 bytes would become 256 x 5,120,000 pixels (3.9 GB). Up to this ratio the
+# resized image stays below 20 x the square crop (1.3 Mpx at DeiT's 256).
+MAX_ASPECT_RATIO = 20
+
+
+def check_aspect_ratio(h: int, w: int) -> None:
+    """Refuse a classifier input whose resize would cost far more than the crop it feeds (DeployError)."""
+    if max(h, w) > MAX_ASPECT_RATIO * min(h, w):
+        raise DeployError(f'image is {w}x{h}, an aspect ratio over {MAX_ASPECT_RATIO}:1: resizing its short side '
+                          f'would make a huge image of which the classifier sees a small crop; crop it first')
 
 
 class DeployError(ValueError):
@@ -279,6 +290,8 @@ class Predictor:
         """HWC RGB uint8 (or uint16, rounded to 8 bit) -> CHW float32 by the training config's eval transform."""
         if img.dtype == np.uint16:
             img = np.round(img / 257.0).astype(np.uint8)
+        h, w = img.shape[:2]
+        check_aspect_ratio(h, w)
         return self.transform(Image.fromarray(np.ascontiguousarray(img[:, :, :3]), 'RGB'))
 
     def _expect(self, task: str) -> None:

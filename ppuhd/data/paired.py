@@ -4,8 +4,8 @@ Pairs are matched by file stem (``0001.JPG`` pairs with ``0001.png``); there are
 no list files. Everything that can be checked without decoding pixels is
 checked in ``__init__``, so a bad dataset fails before the first iteration:
 missing folders, empty folders, unmatched or duplicated stems, files that are
-not images (header magic bytes), and pairs whose header sizes differ (PNG, JPEG
-and BMP headers are parsed; TIFF sizes are compared when a pair is loaded).
+not images (header magic bytes), images whose header declares more pixels than the image
+gate's limit (``ppuhd.utils.image_io``), and pairs whose header sizes differ.
 A file with a valid header but a corrupt body is reported by ``read_image_native``
 when it is first read, as an ``OSError`` naming the path.
 """
@@ -16,7 +16,8 @@ import numpy as np
 from paddle.io import Dataset
 
 from ..registry import DATASETS
-from ..utils.image_io import IMAGE_EXTENSIONS, list_images, read_image_native, read_image_size, sniff_image_format
+from ..utils.image_io import (IMAGE_EXTENSIONS, MAX_PIXELS_ENV, default_max_pixels, list_images, read_image_native,
+                              read_image_size, sniff_image_format)
 from ..inference.contract import ImageIO
 from .transforms import (mod_crop_pair, nine_way_flip_rot, paired_random_crop, random_flip_rot, round_crop_size,
                          to_chw_float)
@@ -143,23 +144,30 @@ def _size_text(hw) -> str:
 
 
 def check_headers(pairs: Sequence[Tuple[str, str, str]], scale: int = 1) -> None:
-    """Cheap pre-flight check: every file is a non-empty PNG/JPEG/BMP/TIFF, and pair sizes agree.
+    """Cheap pre-flight check: every file is a non-empty PNG/JPEG/BMP/TIFF/WebP within the pixel limit, and pair
+    sizes agree.
 
     Only file headers are read (a few bytes each), so this is fast even for 4K
     datasets; a corrupt image body is caught by ``read_image_native`` instead.
     With ``scale`` > 1 the gt must be ``scale`` times the input (see ``mod_crop_pair``).
 
     Raises:
-        OSError: some files are not images (listed).
+        OSError: some files are not images, or declare too many pixels (listed).
         ValueError: some pairs have sizes that do not pair (listed).
     """
     bad = [p for lq, gt, _ in pairs for p in (lq, gt) if sniff_image_format(p) is None]
     if bad:
-        raise OSError(f'{len(bad)} file(s) are empty or not PNG/JPEG/BMP/TIFF images (unknown header): '
+        raise OSError(f'{len(bad)} file(s) are empty or not PNG/JPEG/BMP/TIFF/WebP images (unknown header): '
                       f'{_listed(bad)}')
+    sizes = {p: read_image_size(p) for lq, gt, _ in pairs for p in (lq, gt)}
+    limit = default_max_pixels()
+    huge = [f'{p} ({hw[1]}x{hw[0]})' for p, hw in sizes.items() if hw and hw[0] * hw[1] > limit]
+    if huge:
+        raise OSError(f'{len(huge)} file(s) declare more than {limit} pixels (the image limit, {MAX_PIXELS_ENV}): '
+                      f'{_listed(huge)}')
     mismatched = []
     for lq, gt, _ in pairs:
-        lq_hw, gt_hw = read_image_size(lq), read_image_size(gt)
+        lq_hw, gt_hw = sizes[lq], sizes[gt]
         if lq_hw and gt_hw and mod_crop_pair(lq_hw, gt_hw, scale) is None:
             mismatched.append(f'{lq} {_size_text(lq_hw)} vs {gt} {_size_text(gt_hw)}')
     if mismatched:
