@@ -17,7 +17,7 @@ import ppuhd
 from ppuhd.data import PairedImageDataset
 from ppuhd.engine import build_task
 from ppuhd.engine.export import export_model
-from ppuhd.utils.image_io import write_image
+from ppuhd.utils.image_io import read_image, write_image
 
 sys.path.insert(0, os.path.join(ROOT, 'deploy', 'python'))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
@@ -111,6 +111,12 @@ def test_train_eval_export_deploy_at_scale_2(lr_hr, tmp_path):
     result = json.loads((tmp_path / 'e.json').read_text())['mean']
     # the baseline of a x2 model is MATLAB bicubic; under sr_y (Y, crop 2) on a smooth photo it is far above 20 dB
     assert set(result) == {'psnr', 'ssim', 'bicubic_psnr', 'bicubic_ssim'} and result['bicubic_psnr'] > 20
+
+    import infer as infer_tool
+    assert infer_tool.main(['-c', str(cfg_path), '--weights', weights, '--input', str(lr_hr / 'test' / 'lr'),
+                            '--output', str(tmp_path / 'sr'), '--side-by-side']) == 0
+    side = read_image(str(tmp_path / 'sr' / 'img0.png'))
+    assert side.shape == (76, 200, 3)  # bicubic-upscaled input | x2 result, both at the HR size of 38 x 50
 
     out_dir = str(tmp_path / 'export')
     infer_cfg = export_model(cfg, weights, out_dir)

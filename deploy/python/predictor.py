@@ -19,6 +19,7 @@ from PIL import Image
 sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
 from ppuhd.inference import ImageIO, TilingConfig, tiled_predict  # noqa: E402
 from ppuhd.inference.planes import model_planes, to_rgb  # noqa: E402
+from ppuhd.metrics.classification import topk_entries  # noqa: E402
 # Paddle Inference 3.3.1 oneDNN passes left out:
 # - conv_activation_onednn_fuse_pass segfaults on convs followed by a LeakyReLU (UHDFour's);
 # - onednn_placement_pass moves every elementwise op to oneDNN, whose binary kernels fall back to a slow
@@ -280,11 +281,7 @@ class Predictor:
 
     def classify(self, img: np.ndarray, topk: int = 5) -> List[dict]:
         """Top-k of one image: [{'index', 'score', 'label'}], best first."""
-        scores = self.classify_batch([img])[0]
-        names = self.cfg.get('class_names') or []
-        order = np.argsort(-scores, kind='stable')[:topk]
-        return [{'index': int(i), 'score': float(scores[i]), 'label': names[i] if i < len(names) else str(int(i))}
-                for i in order]
+        return topk_entries(self.classify_batch([img])[0], topk, self.cfg.get('class_names'))
 
     def preprocess_classifier(self, img: np.ndarray) -> np.ndarray:
         """HWC RGB uint8 (or uint16, rounded to 8 bit) -> CHW float32 by the training config's eval transform."""

@@ -48,12 +48,17 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+def class_folders(folder: str) -> List[str]:
+    """Sorted names of the class sub-folders of ``folder`` (class index = position, as torchvision)."""
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir())
+
+
 def scan_image_folder(folder: str) -> Tuple[List[str], List[Tuple[str, int]]]:
     """(sorted class names, [(path, class index)]) of ``folder/<class>/*``."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Image folder '{folder}' does not exist; expected <root>/<split>/<class>/<images> "
                                 '(ImageNet layout), or use ListDataset with a list file')
-    classes = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    classes = class_folders(folder)
     if not classes:
         raise FileNotFoundError(f"'{folder}' has no class sub-folders; expected {folder}/<class>/<images>")
     samples = []

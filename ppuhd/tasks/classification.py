@@ -1,4 +1,5 @@
 """Image classification (ViT / DeiT training as deit ``main.py`` + ``engine.py``)."""
+import os
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -7,6 +8,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..data.cls_transforms import CLS_TRANSFORMS, IMAGENET_MEAN, IMAGENET_STD
+from ..data.imagefolder import class_folders
 from ..data.mixup import Mixup
 from ..losses.classification import classification_criterion
 from ..metrics.classification import classification_sums
@@ -78,7 +80,7 @@ class ClassificationTask(Task):
                            'note': 'ppuhd.data.cls_transforms.CLS_TRANSFORMS.build(transform) on the RGB image '
                                    '(PIL), the code the training config evaluates with'},
             'num_classes': int(self.model.num_classes),
-            'class_names': (cfg.get('deploy') or {}).get('class_names'),
+            'class_names': class_names(cfg),
             'output': {'name': 'probabilities' if softmax else 'logits',
                        'meaning': f"[batch, num_classes] {'softmax probabilities' if softmax else 'logits'}"},
             'dynamic_shapes': {'min': [1, 3, size, size], 'opt': [8, 3, size, size], 'max': [32, 3, size, size]},
@@ -97,6 +99,19 @@ class ClassificationTask(Task):
         return {'inference.yml': {'Global': {'model_name': infer_cfg['model']},
                                   'PreProcess': {'transform_ops': transform.paddleclas_ops()},
                                   'PostProcess': {'Topk': topk}}}
+
+
+def class_names(cfg: Dict[str, Any]) -> Optional[list]:
+    """``deploy.class_names`` of the config, else the class folders of its ImageNet-layout val set (the order
+    of the labels, ``ImageFolderDataset``), else None."""
+    names = (cfg.get('deploy') or {}).get('class_names')
+    if names:
+        return list(names)
+    val = (cfg.get('data') or {}).get('val') or {}
+    folder = os.path.join(val.get('root', ''), val.get('split', ''))
+    if val.get('type') == 'ImageFolderDataset' and os.path.isdir(folder):
+        return class_folders(folder)
+    return None
 
 
 def eval_transform(cfg: Dict[str, Any], model: nn.Layer) -> Dict[str, Any]:
