@@ -131,3 +131,35 @@ def test_train_eval_export_deploy_at_scale_2(lr_hr, tmp_path):
         assert got.shape == (2 * h, 2 * w, 3) and predictor.output_size(h, w) == (2 * h, 2 * w)
         expected = _predict(task, (img.astype(np.float32) / 255).transpose(2, 0, 1)[None])[0].transpose(1, 2, 0)
         np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_service_serves_super_resolution(tmp_path):
+    """Over real HTTP on 127.0.0.1: the result at the model's scale, its size in the headers, the output's
+    pixels bounded."""
+    pytest.importorskip('fastapi')
+    httpx = pytest.importorskip('httpx')
+    sys.path.insert(0, os.path.join(ROOT, 'deploy', 'serving'))
+    from app import create_app
+    from test_serving import _Server
+    from ppuhd.utils.image_io import decode_image, encode_image
+    paddle.seed(0)
+    export_model({'model': {'type': 'toy_sr_x2'}, 'task': {'type': 'EnhancementTask', 'losses': []}}, None,
+                 str(tmp_path / 'model'))
+    server = _Server(create_app(str(tmp_path / 'model'), RunOptions(threads=1), max_pixels=40 * 40))
+    try:
+        img = (np.random.default_rng(0).random((13, 19, 3)) * 255).astype(np.uint8)
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            assert client.get('/healthz').json()['scale'] == 2
+            reply = client.post('/v1/enhance', content=encode_image(img), headers={'Content-Type': 'image/png'})
+            assert reply.status_code == 200, reply.text
+            assert (reply.headers['X-Input-Size'], reply.headers['X-Output-Size'], reply.headers['X-Scale']) == (
+                '19x13', '38x26', '2')
+            got = decode_image(reply.content, 'reply')
+            expected = Predictor(str(tmp_path / 'model'), RunOptions(threads=1)).enhance(img)
+            assert got.shape == (26, 38, 3)
+            assert np.abs(got.astype(np.float32) - np.clip(expected, 0, 1) * 255).max() <= 1.0  # 8-bit rounding
+            big = np.zeros((30, 30, 3), np.uint8)  # 900 input pixels are allowed, its 3600-pixel result is not
+            reply = client.post('/v1/enhance', content=encode_image(big), headers={'Content-Type': 'image/png'})
+            assert reply.status_code == 413 and '60x60' in reply.json()['error']
+    finally:
+        server.stop()

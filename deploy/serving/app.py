@@ -1,6 +1,7 @@
 """HTTP service over a bounded pool of predictors (FastAPI).
 
-    POST /v1/enhance   image bytes (raw body or multipart field 'file') -> PNG (or ?format=jpeg)
+    POST /v1/enhance   image bytes (raw body or multipart field 'file') -> PNG (or ?format=jpeg), at the model's
+                       scale; X-Input-Size / X-Output-Size (WxH) and X-Scale headers
     POST /v1/classify  image bytes -> {"topk": [{"index", "score", "label"}, ...]}   (?topk=5)
     GET  /healthz      {"status": "ok", "model": ..., "task": ...}
     GET  /metrics      Prometheus text: requests by status, latency histogram, errors, busy slots
@@ -356,8 +357,15 @@ def create_app(model_dir: str, opts: Optional[RunOptions] = None, pool_size: int
         async def work(img):
             if format not in ('png', 'jpeg'):
                 raise HTTPError(400, f"format must be png or jpeg, got '{format}'")
+            h, w = img.shape[:2]
+            out_h, out_w = first.output_size(h, w)
+            if out_h * out_w > max_pixels:  # super-resolution: the cost is the output's pixels
+                raise HTTPError(413, f'the x{first.image_io.scale} result of a {w}x{h} image would be {out_w}x{out_h}'
+                                     f' = {out_h * out_w} pixels; the limit is {max_pixels}')
             out = await pool.run(lambda p: p.enhance(img))
-            return Response(_encode(out, format), media_type=f'image/{format}')
+            sizes = {'X-Input-Size': f'{w}x{h}', 'X-Output-Size': f'{out_w}x{out_h}',
+                     'X-Scale': str(first.image_io.scale)}
+            return Response(_encode(out, format), media_type=f'image/{format}', headers=sizes)
         return await handle('enhance', request, work)
 
     @app.post('/v1/classify')
@@ -371,7 +379,8 @@ def create_app(model_dir: str, opts: Optional[RunOptions] = None, pool_size: int
 
     @app.get('/healthz')
     async def healthz():
-        return {'status': 'ok', 'model': first.cfg['model'], 'task': first.task, 'pool_size': pool_size,
+        scale = {'scale': first.image_io.scale} if first.image_io else {}
+        return {'status': 'ok', 'model': first.cfg['model'], 'task': first.task, **scale, 'pool_size': pool_size,
                 'busy': limiter.busy, 'capacity': limiter.capacity}
 
     @app.get('/metrics')
