@@ -16,18 +16,14 @@ inputs, crop); ours is the model's eval ``forward`` on the raw inputs. Both the 
 its learned part (the output minus the bilinear-upsampled or identity input path, which
 dominates the output's norm) must agree to rel L2 < 1e-4.
 
-The official module imports ``DropPath, to_2tuple, trunc_normal_`` from timm, whose wheel needs
-torchvision (not importable next to the local torch wheel here): without timm a three-name stand-in
-is installed (identity DropPath, ``torch.nn.init.trunc_normal_``); neither affects an eval forward,
-and the training-mode case runs both sides without stochastic depth.
-
-``official_case(name)`` gives the official model, inputs and outputs of a case, for golden files.
+The official code runs as the golden cases run it (``tests/golden/cases/_edt_official.py``: ``Network`` of a
+config, ``test_sample.py``'s pipeline, a three-name stand-in for the timm imports of ``edt.py`` where timm does
+not import, as here: identity DropPath, ``torch.nn.init.trunc_normal_``); neither affects an eval forward, and
+the training-mode case runs both sides without stochastic depth.
 """
-import importlib
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import paddle
@@ -35,6 +31,7 @@ import pytest
 
 import ppuhd
 from conftest import ROOT
+from golden.cases import _edt_official as edt_official
 
 torch = pytest.importorskip('torch')
 pytest.importorskip('easydict')
@@ -66,42 +63,10 @@ CASES = {
 }
 
 
-def _install_timm_stand_in():
-    try:
-        importlib.import_module('timm.models.layers')
-        return
-    except ImportError:
-        pass
-    layers = types.ModuleType('timm.models.layers')
-
-    class DropPath(torch.nn.Module):  # only built with drop_path > 0; identity here (eval, or no stochastic depth)
-        def __init__(self, drop_prob=0.0):
-            super().__init__()
-
-        def forward(self, x):
-            return x
-    layers.DropPath = DropPath
-    layers.to_2tuple = lambda x: tuple(x) if isinstance(x, (tuple, list)) else (x, x)
-    layers.trunc_normal_ = torch.nn.init.trunc_normal_
-    for name in ('timm', 'timm.models'):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules['timm.models.layers'] = layers
-
-
-def _official():
-    """(Network class, config loader) of the checkout."""
-    _install_timm_stand_in()
-    if OFFICIAL not in sys.path:
-        sys.path.insert(0, OFFICIAL)
-    network = importlib.import_module('utils.modules.edt').Network
-    return network, lambda name: importlib.import_module(f'configs.{name}').Config
-
-
 def official_net(config_name: str, seed: int = 0):
     """The official Network of a config, seeded, with non-default LayerNorm and Linear-bias values."""
-    network, config = _official()
     torch.manual_seed(seed)
-    net = network(config(config_name))
+    net = edt_official.network(OFFICIAL, config_name)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.LayerNorm):
@@ -112,29 +77,11 @@ def official_net(config_name: str, seed: int = 0):
     return net.eval()
 
 
-def _lcm(a, b):  # test_sample.py's lcm
-    return a * b // np.gcd(a, b)
-
-
-def official_predict(net, config_name: str, inputs):
-    """test_sample.py: pad each input by flip-concatenation to (h // m + 1) * m, run the list, crop."""
-    _, config = _official()
-    cfg = config(config_name)
-    scales = list(cfg.VAL.SCALES) + [1] * (len(cfg.VAL.NOISE_LEVELS) + len(cfg.VAL.RAIN_LEVELS))
-    lqs, sizes = [], []
-    for s, x in zip(scales, inputs):
-        lq = torch.from_numpy(x)
-        _, _, h_old, w_old = lq.size()
-        ws = _lcm(*cfg.MODEL.WINDOW_SIZE) * (1 if s > 1 else 2 ** cfg.MODEL.DEPTH)
-        h_pad = (h_old // ws + 1) * ws - h_old
-        w_pad = (w_old // ws + 1) * ws - w_old
-        lq = torch.cat([lq, torch.flip(lq, [2])], 2)[:, :, :h_old + h_pad, :]
-        lq = torch.cat([lq, torch.flip(lq, [3])], 3)[:, :, :, :w_old + w_pad]
-        lqs.append(lq)
-        sizes.append((h_old * s, w_old * s))
+def official_predict(net, inputs):
+    """(outputs, scales) of test_sample.py's pipeline (``tests/golden/cases/_edt_official.py``) on numpy inputs."""
     with torch.no_grad():
-        preds = net(lqs)
-    return [p[..., :h, :w].numpy() for p, (h, w) in zip(preds, sizes)], scales
+        preds = edt_official.test_sample(net, [torch.from_numpy(x) for x in inputs])
+    return [p.numpy() for p in preds], edt_official.task_scales(net.test_config)
 
 
 def case_inputs(name: str):
@@ -144,11 +91,10 @@ def case_inputs(name: str):
 
 
 def official_case(name: str):
-    """(official net, inputs, official outputs, scales) of a case; what a golden file would store."""
-    config_name = CASES[name][0]
-    net = official_net(config_name)
+    """(official net, inputs, official outputs, scales) of a case."""
+    net = official_net(CASES[name][0])
     inputs = case_inputs(name)
-    outputs, scales = official_predict(net, config_name, inputs)
+    outputs, scales = official_predict(net, inputs)
     return net, inputs, outputs, scales
 
 

@@ -9,9 +9,9 @@ The official ``ESPCN`` is built with a fixed seed (its own init), biases randomi
 the last conv scaled from std 0.001 to 0.1 (else the output is nearly its bias), then
 saved as a raw state dict (as ``train.py`` saves ``best.pth``), converted with
 ``tools/convert_weights.py --arch espcn_x{s}`` and loaded strictly; both forwards are raw (``test.py``
-clamps afterwards). ``official_case(name)`` gives a case's model, input and output, for golden files.
+clamps afterwards). The official module is loaded as the golden cases load it
+(``tests/golden/cases/_espcn_official.py``).
 """
-import importlib.util
 import os
 import subprocess
 import sys
@@ -22,6 +22,7 @@ import pytest
 
 import ppuhd
 from conftest import ROOT
+from golden.cases import _espcn_official as espcn_official
 
 torch = pytest.importorskip('torch')
 OFFICIAL = os.environ.get('PPUHD_ESPCN_OFFICIAL', '')
@@ -34,11 +35,8 @@ CASES = {'x2': (2, (1, 1, 33, 47), 21_284), 'x3': (3, (2, 1, 17, 17), 22_729), '
 
 
 def official_net(scale: int, seed: int = 0):
-    spec = importlib.util.spec_from_file_location('official_espcn', os.path.join(OFFICIAL, 'models.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     torch.manual_seed(seed)
-    net = module.ESPCN(scale_factor=scale)
+    net = espcn_official.official_model({'official': OFFICIAL}, scale)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.Conv2d):
