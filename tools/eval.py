@@ -16,6 +16,7 @@ from ppuhd.config import add_config_args, get_config  # noqa: E402
 from ppuhd.engine import build_dataset, build_task, evaluate, setup_device  # noqa: E402
 from ppuhd.engine.evaluator import metric_config  # noqa: E402
 from ppuhd.utils import cli, dist  # noqa: E402
+from ppuhd.utils.fileio import atomic_write_text  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -42,10 +43,8 @@ def main(argv=None) -> int:
         print(f'{baseline:10s}' + ''.join(f"{metrics[f'{baseline}_{n}']:10.4f}" for n in names))
     out_path = args.json or os.path.join(cfg['output_dir'], 'eval.json')
     if dist.is_main_process():
-        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-        with open(out_path, 'w') as f:
-            json.dump({'weights': args.weights, 'images': len(dataset), 'mean': metrics,
-                       'per_image': per_image}, f, indent=2)
+        atomic_write_text(out_path, json.dumps({'weights': args.weights, 'images': len(dataset), 'mean': metrics,
+                                                'per_image': per_image}, indent=2))
         print(f'wrote {out_path}')
     return 0
 
