@@ -5,8 +5,9 @@ import pytest
 
 import ppuhd
 from ppuhd.inference import pad_to_multiple, predict_padded
-from ppuhd.models.layers import (PointwiseConv2D, PointwiseConv2DTranspose, downsample_bilinear, pixel_shuffle,
-                                 pixel_unshuffle, pointwise_concat, resize_bilinear, spatial_size, upsample_bilinear)
+from ppuhd.models.layers import (PointwiseConv2D, PointwiseConv2DTranspose, downsample_bilinear_inference,
+                                 pixel_shuffle, pixel_unshuffle, pointwise_concat_matmul, pointwise_matmul,
+                                 resize_bilinear_inference, spatial_size, upsample_bilinear_inference)
 
 
 @pytest.fixture(scope='module')
@@ -99,7 +100,7 @@ def test_default_init_matches_pytorch_bounds():
 
 
 class _GraphHelpers(paddle.nn.Layer):
-    """The graph-only code paths of the exportable layers, traced with dynamic H and W."""
+    """The export formulations of the layer helpers (``*_inference``, matrix products), traced with dynamic H, W."""
 
     def __init__(self):
         super().__init__()
@@ -108,8 +109,11 @@ class _GraphHelpers(paddle.nn.Layer):
 
     def forward(self, x):
         h, w = spatial_size(x)
-        return (upsample_bilinear(x, 8), downsample_bilinear(x, 8), self.conv(x), self.deconv(x),
-                resize_bilinear(x, (h * 2 + 1, w // 2 + 3)), pointwise_concat(self.conv, [x[:, :1], x[:, 1:]]))
+        return (upsample_bilinear_inference(x, 8), downsample_bilinear_inference(x, 8),
+                pointwise_matmul(self.conv.matrix(), self.conv.bias, x),
+                pointwise_matmul(self.deconv.matrix(), self.deconv.bias, x),
+                resize_bilinear_inference(x, (h * 2 + 1, w // 2 + 3)),
+                pointwise_concat_matmul(self.conv, [x[:, :1], x[:, 1:]]))
 
 
 @pytest.mark.parametrize('size', [(16, 24), (40, 16), (24, 56)])
@@ -125,4 +129,43 @@ def test_graph_resampling_and_pointwise_convs_match_dygraph(size):
                 F.interpolate(x, size=(h * 2 + 1, w // 2 + 3), mode='bilinear', align_corners=False), layer.conv(x))
     for got, want in zip(graph(x), expected):
         assert got.shape == want.shape
-        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)  # float round-off (matrix products vs the kernels)
+        # float round-off: matrix products and slices vs the kernels
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize('name', ['uhdfour', 'uhdfour_lol'])
+def test_deploy_layer_shares_parameters_and_equals_forward(name):
+    """The export variant computes with the model's own parameters (no copies) and gives its outputs."""
+    paddle.seed(1)
+    model = ppuhd.create_model(name)
+    model.eval()
+    deploy = model.deploy_layer()
+    assert [id(p) for p in deploy.parameters()] == [id(p) for p in model.parameters()]
+    for size in [(32, 48), (37, 53)]:  # the odd width takes the graph's Hermitian-extension irfft2
+        x = paddle.rand([1, 3, *size])
+        with paddle.no_grad():
+            for got, want in zip(deploy(x), model(x)):
+                np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
+def test_traced_training_keeps_zero_gradient_guards():
+    """``paddle.jit.to_static`` training traces ``forward`` itself: the amplitude/phase guards stay in.
+
+    Before the export variant was split out, "not dygraph" meant "export" and the traced forward
+    dropped the guards: NaN gradients on a flat image (every non-DC bin exactly 0).
+    """
+    paddle.seed(0)
+    model = ppuhd.create_model('uhdfour', nc=4)  # narrow LowNet: the same blocks, a quick trace
+    model.train()
+    x = paddle.full([1, 3, 32, 32], 0.2)
+    y, y_down = paddle.jit.to_static(model, full_graph=True)(x)
+    (y.mean() + y_down.mean()).backward()
+    traced = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    model.clear_gradients()
+    y_eager, y_down_eager = model(x)
+    (y_eager.mean() + y_down_eager.mean()).backward()
+    assert np.array_equal(y.numpy(), y_eager.numpy())
+    for n, p in model.named_parameters():
+        assert np.isfinite(traced[n]).all(), n
+        np.testing.assert_allclose(traced[n], p.grad.numpy(), rtol=1e-5, atol=1e-7, err_msg=n)
+    model.clear_gradients()

@@ -1,4 +1,10 @@
-"""Amplitude / phase helpers for Fourier-domain blocks."""
+"""Amplitude / phase helpers for Fourier-domain blocks.
+
+Two formulations of the same values. The plain functions are what a model's ``forward`` runs, in
+dygraph and when ``forward`` is traced for training: PyTorch's values and gradients. The ``*_inference``
+functions are for graphs that are never differentiated and whose sizes are only known at run time
+(UHDFour's export variant, ``ppuhd/models/uhdfour_deploy.py``): no gradient guards, fewer full-size passes.
+"""
 from typing import Tuple
 
 import paddle
@@ -18,8 +24,6 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
       (``sgn(0) = 0`` and ``angle_backward`` masks zeros). Exact zeros are
       routed through a safe dummy value so the gradient is 0, as in PyTorch.
     """
-    if not paddle.in_dynamic_mode():  # an exported graph never differentiates: same values, 10 fewer ops
-        return _graph_amplitude_phase(paddle.real(spec), paddle.imag(spec))
     real, imag = paddle.real(spec), paddle.imag(spec) + 0.0
     zero = paddle.logical_and(real == 0, imag == 0)
     safe_real = paddle.where(zero, paddle.ones_like(real), real)
@@ -27,13 +31,6 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
     mag = paddle.where(zero, paddle.zeros_like(real), paddle.sqrt(safe_real * safe_real + safe_imag * safe_imag))
     pha = paddle.where(zero, paddle.zeros_like(real), paddle.atan2(safe_imag, safe_real))
     return mag, pha
-
-
-def _graph_amplitude_phase(real: paddle.Tensor, imag: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
-    """The values of :func:`amplitude_phase` without its gradient guards (graphs only); + 0.0 turns -0.0
-    into +0.0 as its ``where`` does."""
-    imag = imag + 0.0
-    return paddle.sqrt(real * real + imag * imag), paddle.atan2(imag, real + 0.0)
 
 
 def _self_conjugate_mask(x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
@@ -65,39 +62,55 @@ def rfft2(x: paddle.Tensor) -> paddle.Tensor:
 
 
 def _rfft2_parts(x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
-    """Real and imaginary part of :func:`rfft2` (imag * 0 may be -0.0; amplitude_phase maps it to +0.0)."""
+    """Real and imaginary part of :func:`rfft2` (imag * 0 may be -0.0; the phase maps it to +0.0)."""
     spec = paddle.fft.rfft2(x, norm='backward')
     imag = paddle.imag(spec)
     return paddle.real(spec), imag * _self_conjugate_mask(x, imag)
 
 
 def rfft2_amplitude_phase(x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
-    """``amplitude_phase(rfft2(x))``.
+    """``amplitude_phase(rfft2(x))``."""
+    return amplitude_phase(rfft2(x))
 
-    In a static graph (never differentiated) with fewer full-size passes: the complex tensor is
-    not rebuilt, the zero-gradient guards are left out; values as in dygraph. (``paddle.abs`` of
-    the complex spectrum would save three passes but its CPU kernel is ~4x slower than them.)
+
+def rfft2_amplitude_phase_inference(x: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
+    """The values of :func:`rfft2_amplitude_phase`, for graphs that are never differentiated.
+
+    Fewer full-size passes: the complex tensor is not rebuilt and the zero-gradient guards are left
+    out. (``paddle.abs`` of the complex spectrum would save three passes but its CPU kernel is ~4x
+    slower than them.)
     """
-    if paddle.in_dynamic_mode():
-        return amplitude_phase(rfft2(x))
-    return _graph_amplitude_phase(*_rfft2_parts(x))
+    real, imag = _rfft2_parts(x)
+    imag = imag + 0.0  # -0.0 -> +0.0, as amplitude_phase
+    return paddle.sqrt(real * real + imag * imag), paddle.atan2(imag, real + 0.0)
 
 
-def irfft2(spec: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
-    """``paddle.fft.irfft2(spec, s=size, norm='backward')``, also inside a graph with dynamic H and W.
+def irfft2(spec: paddle.Tensor, size: Tuple[int, int]) -> paddle.Tensor:
+    """``paddle.fft.irfft2(spec, s=size, norm='backward')``; ``size`` (ints) must be known while tracing.
 
-    Dygraph calls ``irfft2`` itself. A static graph cannot pass ``s`` ("FFT
-    sizes contains invalid value" for unknown dims); without ``s`` the output
-    width is 2 * (bins - 1), which is W only for even W. So the graph branches:
-    even W (every level of a 4K or 1080p UHDFour) runs the same ``irfft2``
-    kernel without ``s``, odd W (e.g. LowNet's W/8 = 5 for W = 40) the
-    Hermitian extension of :func:`_irfft2_full`.
+    A graph whose H and W are only known at run time uses :func:`irfft2_inference`.
     """
-    if paddle.in_dynamic_mode():
-        return paddle.fft.irfft2(spec, s=tuple(size), norm='backward')
+    if not all(isinstance(s, int) and s >= 0 for s in size):
+        raise ValueError('irfft2 needs the output size (H, W) as ints; H and W are only known at run time in '
+                         'this graph: trace forward with fixed input sizes, or export the model\'s deploy_layer()')
+    return paddle.fft.irfft2(spec, s=tuple(size), norm='backward')
+
+
+def irfft2_inference(spec: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle.Tensor:
+    """:func:`irfft2` for a graph with dynamic H and W (equal to float round-off).
+
+    A static graph cannot pass ``s`` ("FFT sizes contains invalid value" for
+    unknown dims); without ``s`` the output width is 2 * (bins - 1), which is W
+    only for even W. So the graph branches: even W (every level of a 4K or 1080p
+    UHDFour) runs the same ``irfft2`` kernel without ``s``, odd W (e.g. LowNet's
+    W/8 = 5 for W = 40) the Hermitian extension of :func:`_irfft2_full`.
+    """
     w = size[1]
-    return paddle.static.nn.cond(w % 2 == 0, lambda: paddle.fft.irfft2(spec, norm='backward'),
-                                 lambda: _irfft2_full(spec, w))
+    def even():
+        return paddle.fft.irfft2(spec, norm='backward')
+    if isinstance(w, int):  # the same formulas, picked while running eagerly (tests)
+        return even() if w % 2 == 0 else _irfft2_full(spec, w)
+    return paddle.static.nn.cond(w % 2 == 0, even, lambda: _irfft2_full(spec, w))
 
 
 def _irfft2_full(spec: paddle.Tensor, w: Dim) -> paddle.Tensor:
