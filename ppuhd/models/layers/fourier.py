@@ -46,9 +46,9 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
 def _flat_axes(power: paddle.Tensor, size) -> Tuple[paddle.Tensor, paddle.Tensor]:
     """Per map ([..., 1, 1] bools): is it constant along W, along H, up to round-off?
 
-    ``power`` is |X|^2 of an rfft2 half spectrum [..., H, W//2 + 1], ``size`` its last two dims. By Parseval the energy of the
-    bins off column 0 is the map's variation along W (rows minus their means), that of the bins off
-    row 0 its variation along H. A map is flat along an axis when that energy is at most
+    ``power`` is |X|^2 of an rfft2 half spectrum [..., H, W//2 + 1], ``size`` its last two dims. By
+    Parseval the energy of the bins off column 0 is the map's variation along W (rows minus their
+    means), that of the bins off row 0 its variation along H. A map is flat along an axis when that energy is at most
     ROUNDOFF_FLOOR^2 of the total, i.e. the variation's RMS is at most 2^-16 (256 ulps of float32) of
     the map's RMS (half-spectrum sums: within a factor 2 of the full ones). Measured on UHDFour
     (docs/deploy.md): kernels that round differently leave at most 2^-17.2 at the block inputs of a
