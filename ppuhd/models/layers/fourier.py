@@ -16,6 +16,7 @@ from .dynamic import Dim, spatial_size
 # set to exact zeros (magnitude 0, phase 0). See :func:`roundoff_bins` and docs/deploy.md.
 ROUNDOFF_FLOOR = 2.0 ** -16
 
+
 def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
     """|X| and angle(X) of a complex rfft2 spectrum [..., H, W//2 + 1], with PyTorch's values and gradients.
 
@@ -48,9 +49,9 @@ def _flat_axes(power: paddle.Tensor, size) -> Tuple[paddle.Tensor, paddle.Tensor
 
     ``power`` is |X|^2 of an rfft2 half spectrum [..., H, W//2 + 1], ``size`` its last two dims. By
     Parseval the energy of the bins off column 0 is the map's variation along W (rows minus their
-    means), that of the bins off row 0 its variation along H. A map is flat along an axis when that energy is at most
-    ROUNDOFF_FLOOR^2 of the total, i.e. the variation's RMS is at most 2^-16 (256 ulps of float32) of
-    the map's RMS (half-spectrum sums: within a factor 2 of the full ones). Measured on UHDFour
+    means), that of the bins off row 0 its variation along H. A map is flat along an axis when that
+    energy is at most ROUNDOFF_FLOOR^2 of the total, i.e. the variation's RMS is at most 2^-16 (256
+    ulps of float32) of the map's RMS (half-spectrum sums: within a factor 2 of the full ones). Measured on UHDFour
     (docs/deploy.md): kernels that round differently leave at most 2^-17.2 at the block inputs of a
     constant image; the flattest map of dark real photos (skimage.data x 0.02, 8-bit) is at 2^-13.8.
     The sums are matrix products with 0/1 weights: no cancellation, one pass over ``power``.
