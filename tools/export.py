@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     files = [infer_cfg['model_file'], infer_cfg['params_file'], 'infer_cfg.yml'] + \
         ([infer_cfg['onnx_file']] if 'onnx_file' in infer_cfg else [])
     print(f"exported {infer_cfg['model']} ({infer_cfg['task']}) to {args.output}: {', '.join(files)}")
+    note = infer_cfg['paddle_inference']
+    print(f"Paddle Inference: {note['default_config']}; {note['note']}")
     return 0
 
 

@@ -15,16 +15,14 @@ import yaml
 
 # the repository root, for ppuhd.inference.tiling when this file runs from a checkout
 sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
-# Paddle Inference 3.3.1 oneDNN passes left out:
-# - conv_activation_onednn_fuse_pass segfaults on convs followed by a LeakyReLU (UHDFour's);
-# - onednn_placement_pass moves every elementwise op to oneDNN, whose binary kernels fall back to a slow
-#   reference path when one input is in a conv's blocked layout and the other plain (after an FFT or a
-#   gather). Without it convs stay oneDNN (their fusion passes emit oneDNN ops) and the rest runs on
-#   Paddle's kernels: UHDFour 544x960, 1 thread, 1.60 s -> 1.17 s per image (CPU time, shared machine);
-# - operator_reshape_onednn_fuse_pass breaks ViT/DeiT graphs (the position-embedding reshape: "The type
-#   tensor<1x16x192xf32> of outputs[0][1] must be equal to type tensor<1x4x4x192xf32>").
-ONEDNN_SKIPPED_PASSES = ('conv_activation_onednn_fuse_pass', 'onednn_placement_pass',
-                         'operator_reshape_onednn_fuse_pass')
+# Paddle Inference 3.3.1 oneDNN pass left out, for speed only: every exported graph also runs under the
+# default passes (tests/test_default_client.py; infer_cfg.yml says so, docs/deploy.md explains).
+# onednn_placement_pass moves every elementwise op to oneDNN, whose binary kernels fall back to a slow
+# reference path when one input is in a conv's blocked layout and the other plain (after an FFT, a gather
+# or a pooling). Without it convs and matmuls stay oneDNN (their fusion passes emit oneDNN ops) and the rest
+# runs on Paddle's kernels: UHDFour 544x960, 1 thread, 1.60 s -> 1.17 s per image (CPU time, shared machine).
+# Must equal ppuhd.engine.export.ONEDNN_SLOW_PASSES, what infer_cfg.yml recommends (tested).
+ONEDNN_SKIPPED_PASSES = ('onednn_placement_pass',)
 _CV2_INTERP = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC, 'nearest': cv2.INTER_NEAREST}
 
 

@@ -22,6 +22,18 @@ from ..tasks.builder import build_task
 
 MODEL_NAME = 'inference'
 INFER_CFG = 'infer_cfg.yml'
+# Every exported graph loads and runs under Paddle Inference's default settings (tests/test_default_client.py);
+# these default oneDNN passes only cost speed (docs/deploy.md), deploy/python/predictor.py deletes them.
+ONEDNN_SLOW_PASSES = ('onednn_placement_pass',)
+
+
+def paddle_inference_note() -> Dict[str, Any]:
+    """What infer_cfg.yml tells a client of its own (``paddle_inference``), printed by tools/export.py."""
+    return {'default_config': 'runs: Config(model_dir, "inference") with the default passes, CPU with or '
+                              'without oneDNN',
+            'delete_passes_for_speed': list(ONEDNN_SLOW_PASSES),
+            'note': 'with oneDNN, config.delete_pass("onednn_placement_pass") is faster (its oneDNN elementwise '
+                    'kernels are slow on mixed layouts), as deploy/python/predictor.py does; see docs/deploy.md'}
 
 
 def task_kind(task) -> str:
@@ -112,7 +124,8 @@ def build_infer_cfg(cfg: dict, task, softmax: bool = False) -> Dict[str, Any]:
     kind = task_kind(task)
     body = _enhancement_cfg(cfg, task) if kind == 'enhancement' else _classification_cfg(cfg, task.model, softmax)
     return {'model': cfg['model']['type'], 'task': kind, 'model_file': f'{MODEL_NAME}.json',
-            'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'}, **body}
+            'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'}, **body,
+            'paddle_inference': paddle_inference_note()}
 
 
 def _write_yaml(data: Dict[str, Any], path: str) -> None:
@@ -196,6 +209,6 @@ def export_classifier(model: paddle.nn.Layer, name: str, output_dir: str, softma
     cfg = {'deploy': {'class_names': class_names}}
     infer_cfg = {'model': name, 'task': 'classification', 'model_file': f'{MODEL_NAME}.json',
                  'params_file': f'{MODEL_NAME}.pdiparams', 'input': {'name': 'x', 'dtype': 'float32'},
-                 **_classification_cfg(cfg, model, softmax)}
+                 **_classification_cfg(cfg, model, softmax), 'paddle_inference': paddle_inference_note()}
     layer = ClassificationTask(model, mixup=None).export_layer(softmax=softmax)
     return save_inference(layer, input_spec(cfg, model, 'classification'), infer_cfg, output_dir, onnx)

@@ -33,11 +33,22 @@ def _pointwise(layer, x: paddle.Tensor) -> paddle.Tensor:
     return pointwise_matmul(layer.matrix(), layer.bias, x)
 
 
+def _leaky_relu_of_conv(y: paddle.Tensor, slope: float) -> paddle.Tensor:
+    """``F.leaky_relu`` of a conv output, read through a reshape (a view: same values, no copy).
+
+    Paddle Inference 3.3.1's ``conv_activation_onednn_fuse_pass``, on by default with oneDNN, matches
+    conv2d (or the fused conv + bias) directly followed by leaky_relu and segfaults while building the
+    fused conv (``FusedConv2dOp::Build`` reads a null ``FloatAttribute``); with the reshape between
+    them the pattern does not match, and a default-settings client runs the graph.
+    """
+    return F.leaky_relu(y.reshape([0, 0, -1]), slope).reshape(paddle.shape(y))
+
+
 def _unet_conv_block(block, x: paddle.Tensor) -> paddle.Tensor:
     """``UNetConvBlock.forward`` with the 1x1 identity path as a matrix product."""
     out_1, out_2 = paddle.chunk(block.conv_1(x), 2, axis=1)
     out = F.leaky_relu(paddle.concat([block.norm(out_1), out_2], axis=1), block.relu_slope)
-    out = F.leaky_relu(block.conv_2(out), block.relu_slope)
+    out = _leaky_relu_of_conv(block.conv_2(out), block.relu_slope)
     return out + _pointwise(block.identity, x)
 
 

@@ -39,12 +39,15 @@ def _source_rows(in_size: paddle.Tensor, out_size: Dim):
     return low, high, src - low.astype('float32')
 
 
-def _interp_matrix(in_size: paddle.Tensor, out_size: Dim) -> paddle.Tensor:
-    """[out, in] matrix of Paddle's bilinear (align_corners False) weights along one axis: two taps per row."""
+def _interp_matrix(in_size: paddle.Tensor, out_size: Dim, transposed: bool = False) -> paddle.Tensor:
+    """[out, in] (or [in, out]) matrix of Paddle's bilinear (align_corners False) weights along one axis:
+    two taps per output row."""
     low, high, frac = _source_rows(in_size, out_size)
-    cols = paddle.arange(in_size).astype('int64').unsqueeze(0)
-    return (cols == low.unsqueeze(1)).astype('float32') * (1 - frac).unsqueeze(1) + \
-        (cols == high.unsqueeze(1)).astype('float32') * frac.unsqueeze(1)
+    src = paddle.arange(in_size).astype('int64')
+    out_axis = 0 if transposed else 1  # where the per-output vectors are broadcast from
+    src, low, high, frac = src.unsqueeze(1 - out_axis), low.unsqueeze(out_axis), high.unsqueeze(out_axis), \
+        frac.unsqueeze(out_axis)
+    return (src == low).astype('float32') * (1 - frac) + (src == high).astype('float32') * frac
 
 
 def resize_bilinear(x: paddle.Tensor, size: Tuple[int, int]) -> paddle.Tensor:
@@ -59,11 +62,13 @@ def resize_bilinear_inference(x: paddle.Tensor, size: Tuple[Dim, Dim]) -> paddle
     round-off, and two matrix products instead of gathers and broadcasts, which Paddle's CPU kernels
     run single-threaded (UHDFour 4K: ~1 s per image). Paddle Inference 3.3.1 cannot run the
     ``bilinear_interp`` op under oneDNN ("ConvertPirAttribute2RuntimeAttribute not support
-    ArrayAttribute<DoubleAttribute>", PaddlePaddle/Paddle#79749).
+    ArrayAttribute<DoubleAttribute>", PaddlePaddle/Paddle#79749). The column matrix is built
+    transposed rather than passed with ``transpose_y``: under the default oneDNN passes, a transposed
+    operand with one input column (a 1-pixel-wide map) gives garbage (Paddle Inference 3.3.1).
     """
     shape = paddle.shape(x)
     rows = paddle.matmul(_interp_matrix(shape[2], size[0]), x)  # [out_h, H] @ [B, C, H, W]
-    cols = paddle.matmul(rows.reshape([-1, shape[3]]), _interp_matrix(shape[3], size[1]), transpose_y=True)
+    cols = paddle.matmul(rows.reshape([-1, shape[3]]), _interp_matrix(shape[3], size[1], transposed=True))
     return cols.reshape([shape[0], shape[1], size[0], size[1]])
 
 
