@@ -34,9 +34,11 @@ def amplitude_phase(spec: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
       of UHDFour turn into an output that depends on the kernels' rounding.
     """
     real, imag = paddle.real(spec), paddle.imag(spec) + 0.0
-    power = real * real + imag * imag
-    size = power.shape[-2:]  # ints where known: a forward traced with fixed sizes keeps static shapes
-    zero = paddle.logical_or(power == 0, roundoff_bins(*_flat_axes(power, size), size))
+    size = real.shape[-2:]  # ints where known: a forward traced with fixed sizes keeps static shapes
+    flat = roundoff_bins(*_flat_axes(real * real + imag * imag, size), size)
+    # Paddle's float == is |a - b| < 1e-15 (phi EqualFunctor): zeros up to 1e-15, not an |X|^2 == 0 test,
+    # which would take every bin below 3e-8
+    zero = paddle.logical_or(paddle.logical_and(real == 0, imag == 0), flat)
     safe_real = paddle.where(zero, paddle.ones_like(real), real)
     safe_imag = paddle.where(zero, paddle.zeros_like(imag), imag)
     mag = paddle.where(zero, paddle.zeros_like(real), paddle.sqrt(safe_real * safe_real + safe_imag * safe_imag))
