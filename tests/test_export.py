@@ -110,6 +110,7 @@ def test_export_cli_classification_config_softmax_onnx(tmp_path):
     out = tmp_path / 'o'
     proc = _export('-c', cfg_path, '--weights', weights, '--output', str(out), '--softmax', '--onnx')
     assert proc.returncode == 0, proc.stderr
+    assert 'Paddle Inference: runs' in proc.stdout and 'onednn_placement_pass' in proc.stdout  # the default-client note
     with open(out / 'infer_cfg.yml') as f:
         cfg = yaml.safe_load(f)
     assert cfg['model'] == 'deit_tiny_patch16_224' and cfg['output']['name'] == 'probabilities'

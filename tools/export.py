@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     infer_cfg = export_model(cfg, args.weights, args.output, onnx=args.onnx, **options)
     files = sorted(os.listdir(args.output))
     print(f"exported {infer_cfg['model']} ({infer_cfg['task']}) to {args.output}: {', '.join(files)}")
+    note = infer_cfg['paddle_inference']
+    print(f"Paddle Inference: {note['default_config']}; {note['note']}")
     return 0
 
 

@@ -19,13 +19,26 @@ from ..tasks.builder import build_task
 
 MODEL_NAME = 'inference'
 INFER_CFG = 'infer_cfg.yml'
+# Every exported graph loads and runs under Paddle Inference's default settings (tests/test_default_client.py);
+# these default oneDNN passes only cost speed (docs/deploy.md), deploy/python/predictor.py deletes them.
+ONEDNN_SLOW_PASSES = ('onednn_placement_pass',)
+
+
+def paddle_inference_note() -> Dict[str, Any]:
+    """What infer_cfg.yml tells a client of its own (``paddle_inference``), printed by tools/export.py."""
+    return {'default_config': 'runs: Config(model_dir, "inference") with the default passes, CPU with or '
+                              'without oneDNN',
+            'delete_passes_for_speed': list(ONEDNN_SLOW_PASSES),
+            'note': 'with oneDNN, config.delete_pass("onednn_placement_pass") is faster (its oneDNN elementwise '
+                    'kernels are slow on mixed layouts), as deploy/python/predictor.py does; see docs/deploy.md'}
 
 
 def build_infer_cfg(cfg: dict, task, name: Optional[str] = None, **options) -> Dict[str, Any]:
     """The deploy description written next to the exported model (``options``: the task's export options)."""
     task.check_export_options(options)
     return {'model': name or cfg['model']['type'], 'task': task.DEPLOY_KIND, 'model_file': f'{MODEL_NAME}.json',
-            'params_file': f'{MODEL_NAME}.pdiparams', **task.deploy_config(cfg, **options)}
+            'params_file': f'{MODEL_NAME}.pdiparams', **task.deploy_config(cfg, **options),
+            'paddle_inference': paddle_inference_note()}
 
 
 def input_spec(infer_cfg: Dict[str, Any]) -> paddle.static.InputSpec:

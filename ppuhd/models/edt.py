@@ -33,7 +33,8 @@ import paddle.nn as nn
 from ..inference import ImageIO, crop_to, pad_bottom_right
 from ..registry import MODELS
 from ..utils.logger import get_logger
-from .layers import DropPath, PixelShuffle, spatial_size, torch_default_init_, trunc_normal_, upsample_bilinear
+from .layers import (ConvLeakyReLU, DropPath, PixelShuffle, spatial_size, torch_default_init_, trunc_normal_,
+                     upsample_bilinear, upsample_bilinear_inference)
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # edt.py Network: the DIV2K mean, a plain tensor (not in the state dict)
 WINDOW = (6, 24)  # every released config: MODEL.WINDOW_SIZE = (6, 24)
@@ -90,7 +91,7 @@ class ResBlockDown(nn.Layer):
         self.conv_1 = _conv(in_chl, in_chl)
         self.conv_2 = _conv(in_chl, out_chl)
         self.shortcut = _conv(in_chl, out_chl, 1)
-        self.act = nn.LeakyReLU(0.2)
+        self.act = ConvLeakyReLU(0.2)  # a default Paddle Inference client crashes on conv + LeakyReLU
         self.down = down
         if down:
             self.conv_down = _conv(out_chl, out_chl, 4, 2, padding=1, bias=False)
@@ -113,7 +114,7 @@ class ResBlockUp(nn.Layer):
         self.conv_1 = _conv(in_chl, out_chl)
         self.conv_2 = _conv(out_chl, out_chl)
         self.shortcut = _conv(in_chl, out_chl, 1)
-        self.act = nn.LeakyReLU(0.2)
+        self.act = ConvLeakyReLU(0.2)  # a default Paddle Inference client crashes on conv + LeakyReLU
 
     def forward(self, x):
         return self.act(self.conv_2(self.act(self.conv_1(x)))) + self.shortcut(x)
@@ -444,13 +445,13 @@ class EDT(nn.Layer):
                     skips.append(x)
         return x, skips
 
-    def _tail(self, task: str, x, skips, lq):
+    def _tail(self, task: str, x, skips, lq, upsample):
         kind, scale = self.kinds[task]
         tail = getattr(self, f'tail_{task}')
         for j, block in enumerate(tail):
             if j == len(tail) - 1:
                 # SR: the official F.interpolate(lq, scale_factor=s, mode='bilinear', align_corners=False)
-                x = (upsample_bilinear(lq, scale) if kind == 'sr' else lq) + block(x)
+                x = (upsample(lq, scale) if kind == 'sr' else lq) + block(x)
             elif kind == 'sr' and j == len(tail) - 2:
                 x = block(x)
             else:
@@ -460,12 +461,12 @@ class EDT(nn.Layer):
     def _mean(self):
         return paddle.to_tensor(self.mean, dtype='float32').reshape([1, -1, 1, 1])
 
-    def _network(self, task: str, x):
+    def _network(self, task: str, x, upsample):
         """The official network on an input whose sides are multiples of the task's size multiple."""
         mean = self._mean()
         lq = (x - mean) * self.img_range
         feat, skips = self._head(task, lq)
-        out = self._tail(task, self.body(feat), skips, lq)
+        out = self._tail(task, self.body(feat), skips, lq, upsample)
         return out / self.img_range + mean
 
     def _check_training_size(self, task: str, x):
@@ -474,13 +475,13 @@ class EDT(nn.Layer):
             raise ValueError(f'EDT ({task}) in training mode takes crops whose sides are multiples of {multiple} '
                              f'(as the official 48x48 LR / 192x192 crops), got {h}x{w}: set data.train.crop_size')
 
-    def _predict(self, task: str, x):
+    def _predict(self, task: str, x, upsample):
         """``test_sample.py``: pad by flip-concatenation to (h // m + 1) * m, run, crop to scale x (h, w)."""
         io = self.task_image_io[task]
         h, w = spatial_size(x)
         m = io.size_multiple
         padded = pad_bottom_right(x, (h // m + 1) * m - h, (w // m + 1) * m - w, io.pad_mode)
-        return crop_to(self._network(task, padded), (h * io.scale, w * io.scale))
+        return crop_to(self._network(task, padded, upsample), (h * io.scale, w * io.scale))
 
     def forward_tasks(self, xs: Sequence[paddle.Tensor]) -> List[paddle.Tensor]:
         """One input per task (in the order of ``tasks``) -> one output per task.
@@ -491,7 +492,7 @@ class EDT(nn.Layer):
         if len(xs) != len(self.tasks):
             raise ValueError(f'EDT with tasks {self.tasks} takes {len(self.tasks)} inputs, got {len(xs)}')
         if not self.training:
-            return [self._predict(t, x) for t, x in zip(self.tasks, xs)]
+            return [self._predict(t, x, upsample_bilinear) for t, x in zip(self.tasks, xs)]
         for t, x in zip(self.tasks, xs):
             self._check_training_size(t, x)
         mean = self._mean()
@@ -502,7 +503,8 @@ class EDT(nn.Layer):
             bodies = paddle.split(self.body(paddle.concat(feats, axis=0)), len(feats), axis=0)
         else:
             bodies = [self.body(f) for f in feats]
-        outs = [self._tail(t, b, skips, lq) for t, b, (_, skips), lq in zip(self.tasks, bodies, heads, lqs)]
+        outs = [self._tail(t, b, skips, lq, upsample_bilinear)
+                for t, b, (_, skips), lq in zip(self.tasks, bodies, heads, lqs)]
         return [o / self.img_range + mean for o in outs]
 
     def forward(self, x: Union[paddle.Tensor, Sequence[paddle.Tensor]]):
@@ -513,8 +515,17 @@ class EDT(nn.Layer):
         task = self.tasks[0]
         if self.training:
             self._check_training_size(task, x)
-            return self._network(task, x)
-        return self._predict(task, x)
+            return self._network(task, x, upsample_bilinear)
+        return self._predict(task, x, upsample_bilinear)
+
+    def deploy_layer(self) -> nn.Layer:
+        """The export variant (``EnhancementTask.export_layer`` picks it): the eval forward on the same
+        parameters, the bilinear input path as fixed two-tap blends (``upsample_bilinear_inference``, equal to
+        float round-off): Paddle Inference 3.3.1's default oneDNN placement cannot run ``bilinear_interp``
+        ("ConvertPirAttribute2RuntimeAttribute not support ArrayAttribute<DoubleAttribute>")."""
+        if len(self.tasks) != 1:
+            raise ValueError(f'EDT with tasks {self.tasks} is a pre-training model; export a single-task model')
+        return _EDTDeploy(self)
 
     def adapt_state_dict(self, state: Dict[str, paddle.Tensor]) -> Dict[str, paddle.Tensor]:
         """With ``init_branch``: the body and that branch's head and tail of a (multi-task) weight file,
@@ -534,6 +545,17 @@ class EDT(nn.Layer):
         if left_out:
             get_logger().info('EDT init_branch %s -> %s: left out %s', src, own, ', '.join(sorted(left_out)))
         return out
+
+
+class _EDTDeploy(nn.Layer):
+    """The exported graph of a single-task EDT (see :meth:`EDT.deploy_layer`)."""
+
+    def __init__(self, model: EDT):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model._predict(self.model.tasks[0], x, upsample_bilinear_inference)
 
 
 _T = dict(num_feat=8, embed_dim=60, depths=(6,) * 4, num_heads=(6,) * 4)

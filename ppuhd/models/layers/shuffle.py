@@ -1,10 +1,10 @@
-"""Pixel (un)shuffle as reshape + transpose.
+"""Pixel (un)shuffle as reshape + transpose, for graphs with dynamic H and W.
 
-Same channel order as ``torch.nn.PixelShuffle`` / ``PixelUnshuffle`` (and
-Paddle's own layers), written with reshape/transpose because Paddle's
-``PixelUnshuffle`` shape check rejects the -1 dims of a graph exported with
-dynamic height and width (see FACTS, Paddle 3 traps). Batch, H and W may be
-unknown at export time (the channel count is always known).
+Same channel order (and values, bit for bit) as ``torch.nn.PixelShuffle`` / ``PixelUnshuffle``
+and Paddle's ``F.pixel_shuffle`` / ``F.pixel_unshuffle``, which a model's ``forward`` uses; written
+with reshape/transpose for export variants because Paddle's ``PixelUnshuffle`` shape check rejects
+the -1 dims of a graph exported with dynamic height and width (see FACTS, Paddle 3 traps). Batch,
+H and W may be unknown at export time (the channel count is always known).
 """
 import paddle
 import paddle.nn as nn
