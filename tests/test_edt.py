@@ -383,7 +383,9 @@ def test_edt_configs_resolve(path):
     assert cfg['optimizer']['type'] == 'Adam' and (cfg['optimizer']['beta1'], cfg['optimizer']['beta2']) == (0.9, 0.99)
     schedule = build_lr_scheduler(cfg['lr_scheduler'], cfg['optimizer']['lr'], cfg['train']['total_iters'], 1)
     assert schedule.get_lr() == cfg['optimizer']['lr']
-    assert cfg['eval']['protocol'] in ('edt_sr', 'edt_denoise', 'edt_derain')
+    protocols = cfg['eval']['protocol']
+    protocols = protocols if isinstance(protocols, dict) else {None: protocols}  # multi-task: one per task
+    assert set(protocols.values()) <= {'edt_sr', 'edt_denoise', 'edt_derain'}
 
 
 def test_edt_recipe_values():

@@ -123,3 +123,16 @@ def test_multi_task_model_refuses_export(photos, tmp_path):
     task = build_task(_cfg(photos, tmp_path), inference=True)
     with pytest.raises(ValueError, match='init_branch'):
         task.export_layer()
+
+
+def test_each_task_is_measured_with_its_own_protocol_and_scale():
+    """SR x2 / x3 on Y with crop = scale, denoising on RGB without a crop (test_sample.py), in one model."""
+    model = ppuhd.create_model('edt_b_sr_x2x3_dn_g15', **TINY)
+    task = TASKS.build({'type': 'MultiTaskRestorationTask', 'losses': []}, model=model)
+    cfg = get_config(os.path.join(ROOT, 'configs', 'edt', 'edt_b_sr_x2x3_dn_g15_imagenet200k.yml'))
+    names = task.metric_names(ppuhd.engine.evaluator.metric_config(cfg['eval'], task))
+    assert {'psnr', 'sr_x2_bicubic_psnr', 'sr_x3_bicubic_ssim', 'dn_g15_input_psnr'} <= set(names)
+    got = {t: (c['psnr']['color'], c['psnr']['crop_border']) for t, c in task._task_metric_cfg.items()}
+    assert got == {'sr_x2': ('y', 2), 'sr_x3': ('y', 3), 'dn_g15': ('rgb', 0)}
+    with pytest.raises(KeyError, match='dn_g15'):
+        task.metric_config(dict(cfg['eval'], protocol={'sr_x2': 'edt_sr', 'sr_x3': 'edt_sr'}))
