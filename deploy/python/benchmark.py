@@ -45,8 +45,8 @@ MODELS = {
     'edt_b_sr_x2': _whole_image('edt_b_sr_x2'),
 }
 CLASSIFIERS = {'deit_s': 'deit_small_patch16_224'}
-SIZES = {'128': (128, 128), '256': (256, 256), '512': (512, 512), '360x640': (360, 640), '540x960': (540, 960),
-         '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
+SIZES = {'64': (64, 64), '128': (128, 128), '256': (256, 256), '512': (512, 512), '360x640': (360, 640),
+         '540x960': (540, 960), '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
 DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'deit_s@b8', 'deit_s@b32',
                  'llformer_tiled@1080p']
 # infer_reuse: infer_fp32 with --reuse-memory (freed memory kept by glibc malloc: faster, higher peak)
