@@ -4,6 +4,8 @@
 # make demo-deit  build the classification demo data, train the convnet teacher and three tiny DeiT students
 # make demo-sr  build the super-resolution demo data, train ESPCN x3 and EDT-T x2, evaluate beside bicubic
 #               (held-out photos, and Set5 from ../shared/data when it is there: SET5=/path/to/Set5 to choose)
+# make notebooks  run every notebook in notebooks/ with its normal settings and store it with its outputs
+#                 (about 20 minutes on 2 cores; tests/test_notebooks.py checks the stored runs are not stale)
 # Both create (or reuse) a virtualenv in .venv and install what they need. Paddle is installed
 # only when none is importable: PADDLE=paddlepaddle-gpu make test picks the GPU build.
 PYTHON ?= python3
@@ -14,7 +16,7 @@ STAMP := $(VENV)/.ppuhd-installed
 DEMO_CFG := configs/uhdfour/uhdfour_demo.yml
 DEMO_OUT := output/uhdfour_demo
 
-.PHONY: install demo test clean-demo demo-deit demo-llformer demo-sr
+.PHONY: install demo test clean-demo demo-deit demo-llformer demo-sr notebooks
 
 install: $(STAMP)
 
@@ -71,6 +73,9 @@ demo-sr: $(STAMP)
 	$(PY) tools/make_demo_data.py --task sr
 	$(call sr_demo,configs/espcn/espcn_x3_demo.yml,3)
 	$(call sr_demo,configs/edt/edt_t_sr_x2_demo.yml,2)
+
+notebooks: $(STAMP)
+	$(PY) tools/run_notebooks.py
 
 clean-demo:
 	rm -rf $(DEMO_OUT)

@@ -115,8 +115,9 @@ def _sr_case(tmp_path_factory, name, kwargs):
 
 @pytest.fixture(scope='module')
 def edt_case(tmp_path_factory):
-    """EDT-T x2 with one block per stage (its heads: conv + LeakyReLU, which the default oneDNN fusion crashed on)."""
-    return _sr_case(tmp_path_factory, 'edt_t_sr_x2', {'depths': [1, 1, 1, 1]})
+    """EDT-T x2 with a plain and a shifted block, then one block per stage (its heads: conv + LeakyReLU, which the
+    default oneDNN fusion crashed on; the shifted block's window mask, which a default reshape fusion broke)."""
+    return _sr_case(tmp_path_factory, 'edt_t_sr_x2', {'depths': [2, 1, 1, 1]})
 
 
 @pytest.fixture(scope='module')

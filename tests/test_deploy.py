@@ -195,6 +195,7 @@ def test_llformer_tiled_predictor_equals_dygraph(llformer_export):
     (['--backends', 'infer_fp32,peer_reuse'], '--peer /path/to/UHDFour_code'),
     (['--backends', 'tensorflow'], 'tensorflow'),
     (['--cases', 'uhdfour@b8'], 'uhdfour@b8'),
+    (['--peer', os.path.join(ROOT, 'docs')], 'not a checkout of official code'),
 ])
 def test_benchmark_refuses_bad_arguments(args, message):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'deploy', 'python', 'benchmark.py'), *args],

@@ -16,7 +16,10 @@ import json
 import os
 import re
 import shlex
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -197,3 +200,42 @@ def test_the_checker_rejects_a_wrong_flag(monkeypatch):
     with pytest.raises(pytest.fail.Exception, match='rejected by its argument parser'):
         parse_with_real_parser('tools/train.py', ['-c', 'configs/uhdfour/uhdfour_demo.yml', '--epochs', '3'],
                                monkeypatch)
+
+
+def _readme_section(title: str) -> str:
+    text = _read('README.md')
+    start = text.index(f'\n## {title}')
+    end = text.find('\n## ', start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def test_readme_walkthrough_script_runs_under_paddle_defaults(uhdfour_export, tmp_path):
+    """Step 2 of the README's deploy walkthrough, exactly as shown, in a subprocess (a crash fails the test) whose
+    working folder holds the paths it names, on the UHDFour demo export: it writes our predictor's output."""
+    import cv2
+    import skimage.data
+    sys.path.insert(0, os.path.join(ROOT, 'deploy', 'python'))
+    from predictor import Predictor, RunOptions
+    script = re.search(r'```python\n(.*?)```', _readme_section('Deploy walkthrough'), re.S).group(1)
+    (tmp_path / 'export').mkdir()
+    os.symlink(uhdfour_export[0], tmp_path / 'export' / 'uhdfour_demo')
+    photo = tmp_path / 'data' / 'demo' / 'testing_set' / 'input' / 'chelsea.png'
+    photo.parent.mkdir(parents=True)
+    rgb = cv2.resize(skimage.data.chelsea(), (75, 50), interpolation=cv2.INTER_AREA)  # not a multiple of 8
+    cv2.imwrite(str(photo), rgb[:, :, ::-1])
+    proc = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS='1', GLOG_minloglevel='2'))
+    assert proc.returncode == 0, f'the README script exited with {proc.returncode}:\n{proc.stderr[-3000:]}'
+    written = cv2.imread(str(tmp_path / 'chelsea_enhanced.png'))[:, :, ::-1]
+    ours = np.round(np.clip(Predictor(uhdfour_export[0], RunOptions(threads=1)).enhance(rgb), 0, 1) * 255)
+    assert written.shape == rgb.shape and np.abs(written.astype(int) - ours).max() <= 1
+
+
+def test_service_urls_shown_are_endpoints():
+    """Every http://host:port/path a doc shows is an endpoint of deploy/serving/app.py."""
+    import importlib.util as util
+    spec = util.spec_from_file_location('_doc_serving_app', os.path.join(ROOT, 'deploy', 'serving', 'app.py'))
+    app = util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    shown = {path for rel in DOCS for path in re.findall(r'http://[\w.-]+:\d+(/[\w/]*)', _read(rel))}
+    assert shown and not shown - set(app.ENDPOINTS), sorted(shown - set(app.ENDPOINTS))

@@ -333,6 +333,29 @@ def test_exported_graph_dynamic_hw_equals_dygraph(edt_t_export):
         np.testing.assert_allclose(out, ref, atol=1e-5)
 
 
+# bf16 keeps 8 mantissa bits (relative step 2^-8 = 0.4%). EDT-T's bilinear input path and the final mean are
+# added outside the attention body, so the output (values -0.2..1.4 on these random weights) moves far less
+# than 0.4% of its range: measured 1.7e-3 at most on an AMX Xeon. 1e-2 is 2.5 levels of an 8-bit image.
+EDT_BF16_TOL = 1e-2
+
+
+def test_bf16_predictor_within_tolerance(edt_t_export):
+    """deploy/python/predictor.py with precision bf16 (oneDNN) on the EDT-T x2 export, against dygraph fp32."""
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, 'deploy', 'python'))
+    from predictor import Predictor, RunOptions, cpu_supports_bf16
+    if not cpu_supports_bf16():
+        pytest.skip('this CPU has neither avx512_bf16 nor amx_bf16: oneDNN bf16 would be emulated or refused')
+    model_dir, task = edt_t_export
+    predictor = Predictor(model_dir, RunOptions(threads=1, precision='bf16'))
+    for h, w in [(24, 24), (37, 53)]:  # one window multiple, one padded inside the graph
+        x = np.random.default_rng(h).random((1, 3, h, w), dtype=np.float32)
+        with paddle.no_grad():
+            ref = task.model(paddle.to_tensor(x)).numpy()
+        err = float(np.abs(predictor.infer(x) - ref).max())
+        assert 0 < err < EDT_BF16_TOL, (h, w, err)  # > 0: bf16 kernels really ran
+
+
 def test_tiled_super_resolution_places_scale_times_tiles():
     """ppuhd.inference.tiling with an x3 model: output tiles are 3x the input tiles, at 3x their corners."""
     from ppuhd.inference import TilingConfig, paddle_tile_fn, tiled_predict

@@ -3,8 +3,10 @@
     python deploy/python/benchmark.py                          # UHDFour at 512^2, 1080p and 4K
     python deploy/python/benchmark.py --cases uhdfour@512 --backends infer_fp32,infer_bf16 --repeats 5
     python deploy/python/benchmark.py --peer /path/to/UHDFour_code  # + the official PyTorch model, same input
+    python deploy/python/benchmark.py --cases espcn_x3@360x640,edt_t_sr_x2@256,edt_b_sr_x2@128 \
+        --peer /path/to/ESPCN-pytorch --peer /path/to/EDT      # super-resolution; sizes are the LR input
 
-Every case runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is its own. Weights are random
+Every case runs in a fresh subprocess, so its peak RSS (``VmHWM``) is its own. Weights are random
 (speed and memory do not depend on them). Results: a table on stdout, JSON and markdown files.
 """
 import argparse
@@ -22,16 +24,29 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# enhancement models: training config (a path, or a dict); classifiers: registered name (exported without a Task)
+
+
+def _whole_image(name: str) -> dict:
+    """A released image-to-image configuration on whole images (no tiling), random weights."""
+    return {'model': {'type': name}, 'model_weights': None,
+            'task': {'type': 'EnhancementTask', 'losses': [], 'tiling': None}}
+
+
+# image-to-image models: training config (a path, or a dict); classifiers: registered name (exported without a Task)
 MODELS = {
     'uhdfour': 'configs/uhdfour/uhdfour_uhdll.yml',
     # a whole 1080p image would need tens of GB (FACTS): tiled, with tiles smaller than the official 720x1280
     'llformer_tiled': {'model': {'type': 'llformer'}, 'model_weights': None,
                        'task': {'type': 'EnhancementTask', 'losses': [],
                                 'tiling': {'tile': [256, 256], 'overlap': [32, 32], 'blend': 'cosine'}}},
+    # super-resolution (sizes are the LR input; ESPCN runs on the Y plane: 360x640 in, a 1080p frame out)
+    'espcn_x3': _whole_image('espcn_x3'),
+    'edt_t_sr_x2': _whole_image('edt_t_sr_x2'),
+    'edt_b_sr_x2': _whole_image('edt_b_sr_x2'),
 }
 CLASSIFIERS = {'deit_s': 'deit_small_patch16_224'}
-SIZES = {'512': (512, 512), '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
+SIZES = {'64': (64, 64), '128': (128, 128), '256': (256, 256), '512': (512, 512), '360x640': (360, 640),
+         '540x960': (540, 960), '1080p': (1080, 1920), '4k': (2160, 3840), 'b1': 1, 'b8': 8, 'b32': 32}
 DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'deit_s@b8', 'deit_s@b32',
                  'llformer_tiled@1080p']
 # infer_reuse: infer_fp32 with --reuse-memory (freed memory kept by glibc malloc: faster, higher peak)
@@ -41,6 +56,13 @@ DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'dei
 BACKENDS = ('dygraph', 'infer_fp32', 'infer_reuse', 'infer_bf16', 'infer_plain', 'infer_default', 'onnx', 'peer',
             'peer_reuse')
 PEERS = ('peer', 'peer_reuse')
+# model -> (a file only its official checkout has, the official configuration); --peer may name several checkouts
+PEER_CODE = {
+    'uhdfour': ('src/EnhanceN_arch.py', None),        # Li-Chongyi/UHDFour_code, InteractNet
+    'espcn_x3': ('models.py', 3),                     # yjn870/ESPCN-pytorch, ESPCN(scale_factor=3)
+    'edt_t_sr_x2': ('utils/modules/edt.py', 'SRx2_EDTT_Div2kFlickr2K'),  # fenglinglwb/EDT configs/<name>.py
+    'edt_b_sr_x2': ('utils/modules/edt.py', 'SRx2_EDTB_Div2kFlickr2K'),
+}
 
 
 def _input(spec: dict) -> np.ndarray:
@@ -102,23 +124,37 @@ def _default_runner(spec: dict):
     return run
 
 
-def _peer_runner(spec: dict):
-    """The official PyTorch UHDFour (InteractNet) from the user's checkout, never vendored."""
+def _official_net(model: str, checkout: str):
+    """The official PyTorch model of ``model`` from the user's checkout (never vendored) and its test-time call."""
     import importlib.util
+    sys.path.insert(0, os.path.join(ROOT, 'tests'))  # the golden cases' loaders of the official code
+    from golden.cases import _edt_official, _espcn_official
+    if model == 'uhdfour':
+        path = os.path.join(checkout, PEER_CODE[model][0])
+        module_spec = importlib.util.spec_from_file_location('official_uhdfour', path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        net = module.InteractNet().eval()
+        return lambda x: net(x)[0]
+    if model.startswith('espcn'):
+        return _espcn_official.official_model({'official': checkout}, PEER_CODE[model][1]).eval()
+    # EDT: test_sample.py's pipeline (flip-concatenation padding, the network, crop), as our forward does
+    net = _edt_official.network(checkout, PEER_CODE[model][1]).eval()
+    return lambda x: _edt_official.test_sample(net, [x])[0]
+
+
+def _peer_runner(spec: dict):
+    """The official PyTorch code of the case's model, same input and thread count."""
     import torch
     torch.set_num_threads(spec['threads'])
     if spec['backend'] == 'peer_reuse':
         from predictor import keep_freed_memory
         keep_freed_memory()
-    path = os.path.join(spec['peer'], 'src', 'EnhanceN_arch.py')
-    module_spec = importlib.util.spec_from_file_location('official_uhdfour', path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    net = module.InteractNet().eval()
+    net = _official_net(spec['model'], spec['peer'])
 
     def run(x):
         with torch.no_grad():
-            return net(torch.from_numpy(x))[0].numpy()
+            return net(torch.from_numpy(x)).numpy()
     return run
 
 
@@ -133,16 +169,28 @@ def run_case(spec: dict) -> dict:
     times = []
     for _ in range(spec['repeats']):
         start = time.perf_counter()
-        runner(x)
+        y = runner(x)
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
     return {**{k: spec[k] for k in ('model', 'size', 'backend', 'threads', 'shape')}, 'latency_s': median,
             'min_s': min(times), 'throughput': spec['shape'][0] / median, 'repeats': spec['repeats'],
-            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            'output_shape': list(np.shape(y)), 'peak_rss_mb': _peak_rss_mb()}
 
 
-def _export(model: str, folder: str):
-    """Export once (random weights); returns (model dir, why there is no ONNX model or None)."""
+def _peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM``, which belongs to the address space ``exec`` made. ``ru_maxrss`` does
+    not: Linux carries it over fork and exec, so a child of this (exporting, hence large) parent reported at
+    least the parent's peak (measured: the same 468 MB for two different small cases)."""
+    try:
+        with open('/proc/self/status') as f:
+            return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _export(model: str, folder: str, onnx: bool):
+    """Export once (random weights, with ``model.onnx`` when ``onnx``); returns (model dir, why there is no ONNX
+    model or None)."""
     sys.path.insert(0, ROOT)
     import paddle
     import ppuhd
@@ -155,15 +203,25 @@ def _export(model: str, folder: str):
         else:
             export_model(_config(model), None, out)
     try:
-        if not os.path.isfile(os.path.join(out, 'model.onnx')):
+        if onnx and not os.path.isfile(os.path.join(out, 'model.onnx')):
             export_onnx(out)
         return out, None
     except (ImportError, ValueError) as err:
         return out, str(err).split('. The Paddle')[0]
 
 
-def _shape(model: str, size: str) -> list:
-    return [SIZES[size], 3, 224, 224] if model in CLASSIFIERS else [1, 3, *SIZES[size]]
+def _shape(model: str, size: str, model_dir: str) -> list:
+    """The input batch: classifiers [batch, 3, 224, 224]; image models one image of the model's planes (Y: 1)."""
+    if model in CLASSIFIERS:
+        return [SIZES[size], 3, 224, 224]
+    from predictor import ImageIO, load_infer_cfg
+    return [1, ImageIO.from_dict(load_infer_cfg(model_dir)['image_io']).in_channels, *SIZES[size]]
+
+
+def _peer_checkout(model: str, checkouts: list):
+    """The one of the ``--peer`` checkouts that holds ``model``'s official code, or None."""
+    marker = PEER_CODE.get(model, (None,))[0]
+    return next((c for c in checkouts if marker and os.path.isfile(os.path.join(c, marker))), None)
 
 
 def _machine(threads: int) -> dict:
@@ -192,15 +250,15 @@ def markdown(results: list, machine: dict, command: str) -> str:
     lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads, "
              f"load average at start {', '.join(f'{v:.2f}' for v in machine['load_avg'])} ({machine['date_utc']} UTC).",
              f'Command: `{command}`', '',
-             '| model | input | backend | median latency (s) | throughput (img/s) | peak RSS (MB) |',
-             '|---|---|---|---:|---:|---:|']
+             '| model | input | output | backend | median latency (s) | throughput (img/s) | peak RSS (MB) |',
+             '|---|---|---|---|---:|---:|---:|']
     for r in results:
         shape = 'x'.join(map(str, r['shape']))
         if 'error' in r:
-            lines.append(f"| {r['model']} | {shape} | {r['backend']} | failed: {r['error']} | | |")
+            lines.append(f"| {r['model']} | {shape} | | {r['backend']} | failed: {r['error']} | | |")
         else:
-            lines.append(f"| {r['model']} | {shape} | {r['backend']} | {r['latency_s']:.3f} | {r['throughput']:.3f} "
-                         f"| {r['peak_rss_mb']:.0f} |")
+            lines.append(f"| {r['model']} | {shape} | {'x'.join(map(str, r['output_shape']))} | {r['backend']} "
+                         f"| {r['latency_s']:.3f} | {r['throughput']:.3f} | {r['peak_rss_mb']:.0f} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -208,8 +266,8 @@ def _ratios(results: list) -> list:
     out = []
     for kind, name in (('peer', 'the official PyTorch'), ('peer_reuse', 'the official PyTorch (reuse-memory)')):
         for r in results:
-            peer = next((p for p in results if p['backend'] == kind and p['shape'] == r['shape'] and 'error' not in p),
-                        None)
+            peer = next((p for p in results if p['backend'] == kind and p['model'] == r['model'] and
+                         p['shape'] == r['shape'] and 'error' not in p), None)
             if peer and r['backend'] not in PEERS and 'error' not in r:
                 out.append(f"{r['model']} {'x'.join(map(str, r['shape']))} {r['backend']}: "
                            f"{r['latency_s'] / peer['latency_s']:.2f}x {name} time, "
@@ -224,8 +282,10 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1)
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--peer', default=None,
-                   help='checkout of the official UHDFour code (adds the "peer" backend unless peer_reuse is listed)')
+    p.add_argument('--peer', action='append', default=[],
+                   help='a checkout of official code, repeatable: Li-Chongyi/UHDFour_code, yjn870/ESPCN-pytorch, '
+                        'fenglinglwb/EDT (recognised by their files; adds the "peer" backend unless peer_reuse is '
+                        'listed; models whose official code is not given run without it)')
     p.add_argument('--export-dir', default=None, help='where models are exported (default: a temp folder)')
     p.add_argument('--json', default='output/benchmark.json')
     p.add_argument('--markdown', default='output/benchmark.md')
@@ -241,8 +301,14 @@ def main(argv=None) -> int:
         return 0
     backends = [b for b in args.backends.split(',') if b]
     if any(b in PEERS for b in backends) and not args.peer:
-        print('benchmark: the peer backends time the official PyTorch code: add --peer /path/to/UHDFour_code',
-              file=sys.stderr)
+        print('benchmark: the peer backends time the official PyTorch code: add --peer /path/to/UHDFour_code '
+              '(or /path/to/ESPCN-pytorch, /path/to/EDT; repeatable)', file=sys.stderr)
+        return 2
+    markers = sorted({marker for marker, _ in PEER_CODE.values()})
+    unrecognised = [c for c in args.peer if not any(os.path.isfile(os.path.join(c, m)) for m in markers)]
+    if unrecognised:
+        print(f'benchmark: --peer {unrecognised[0]} holds none of {markers}: not a checkout of official code this '
+              f'benchmark runs', file=sys.stderr)
         return 2
     peers = [b for b in PEERS if b in backends] or (['peer'] if args.peer else [])
     backends = [b for b in backends if b not in PEERS] + peers  # each once, last
@@ -251,24 +317,26 @@ def main(argv=None) -> int:
     bad = [c for c in cases if len(c) != 2 or c[1] not in SIZES or
            not (c[0] in MODELS and isinstance(SIZES[c[1]], tuple) or c[0] in CLASSIFIERS and isinstance(SIZES[c[1]], int))]
     if unknown or bad:
-        print(f"benchmark: unknown backends {unknown} or cases {['@'.join(c) for c in bad]}; enhancement models "
-              f'{list(MODELS)} take sizes 512, 1080p, 4k; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32',
+        images = [k for k, v in SIZES.items() if isinstance(v, tuple)]
+        print(f"benchmark: unknown backends {unknown} or cases {['@'.join(c) for c in bad]}; image models "
+              f"{list(MODELS)} take sizes {', '.join(images)}; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32",
               file=sys.stderr)
         return 2
     machine = _machine(args.threads)
     export_dir = args.export_dir or tempfile.mkdtemp(prefix='ppuhd_bench_')
     results = []
     for model, size in cases:
-        model_dir, no_onnx = _export(model, export_dir)
+        model_dir, no_onnx = _export(model, export_dir, 'onnx' in backends)
+        peer = _peer_checkout(model, args.peer)
         for backend in backends:
-            if backend in PEERS and model != 'uhdfour':
+            if backend in PEERS and not peer:
                 continue
             if backend == 'onnx' and no_onnx:
                 results.append({'model': model, 'size': size, 'backend': backend, 'threads': args.threads,
-                                'shape': _shape(model, size), 'error': no_onnx})
+                                'shape': _shape(model, size, model_dir), 'error': no_onnx})
                 continue
             spec = {'model': model, 'size': size, 'backend': backend, 'threads': args.threads,
-                    'shape': _shape(model, size), 'model_dir': model_dir, 'peer': args.peer,
+                    'shape': _shape(model, size, model_dir), 'model_dir': model_dir, 'peer': peer,
                     'warmup': args.warmup, 'repeats': args.repeats}
             results.append(_child(spec, args.timeout))
             print(json.dumps(results[-1]), flush=True)

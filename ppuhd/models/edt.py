@@ -65,8 +65,12 @@ def shift_window_mask(h, w, window: Tuple[int, int]) -> paddle.Tensor:
     def regions(size, win):
         idx = paddle.arange(size)
         return (idx >= size - win).astype('int32') + (idx >= size - win // 2).astype('int32')
-    labels = regions(h, wh).unsqueeze(1) * 3 + regions(w, ww).unsqueeze(0)  # [h, w]
-    labels = labels.reshape([h // wh, wh, w // ww, ww]).transpose([0, 2, 1, 3]).reshape([-1, wh * ww])
+    # labels [nh, nw, wh, ww] of the windows in row-major order, broadcast from rows and columns: no transpose
+    # followed by a reshape, which Paddle Inference 3.3.1's default operator_reshape_onednn_fuse_pass turns
+    # into a fused_transpose it has no int32 kernel for ("Ctx should have corresponding OpInfo")
+    rows = regions(h, wh).reshape([h // wh, 1, wh, 1])
+    cols = regions(w, ww).reshape([1, w // ww, 1, ww])
+    labels = (rows * 3 + cols).reshape([-1, wh * ww])
     differs = labels.unsqueeze(1) != labels.unsqueeze(2)
     return paddle.where(differs, paddle.full([1], -100.0), paddle.zeros([1]))
 
