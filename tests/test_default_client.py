@@ -16,7 +16,7 @@ import paddle
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 CLIENT = """
 import sys
@@ -186,3 +186,23 @@ def test_infer_cfg_and_predictor_agree_on_the_passes_left_out(uhdfour_export, de
         with open(os.path.join(model_dir, 'infer_cfg.yml')) as f:
             note = yaml.safe_load(f)['paddle_inference']
         assert note['delete_passes_for_speed'] == list(ONEDNN_SKIPPED_PASSES) and 'runs' in note['default_config']
+
+
+def test_export_recommends_the_faster_cpu_path_and_our_predictor_follows_it(edt_case, espcn_case, tmp_path):
+    """EDT runs ~8x slower with oneDNN (docs/benchmarks.md): its infer_cfg.yml says onednn: false with the reason,
+    our predictor then runs without oneDNN unless told otherwise; ESPCN keeps oneDNN."""
+    sys.path.insert(0, os.path.join(ROOT, 'deploy', 'python'))
+    from predictor import Predictor, RunOptions
+    for (model_dir, _, _), onednn in ((edt_case, False), (espcn_case, True)):
+        with open(os.path.join(model_dir, 'infer_cfg.yml')) as f:
+            note = yaml.safe_load(f)['paddle_inference']
+        assert note['onednn'] is onednn
+        assert ('disable_onednn' in note['note']) is (not onednn)
+        assert Predictor(model_dir, RunOptions(threads=1)).opts.onednn is onednn
+    model_dir = edt_case[0]
+    assert Predictor(model_dir, RunOptions(threads=1, onednn=True)).opts.onednn is True
+    assert Predictor(model_dir, RunOptions(threads=1, onednn=False)).opts.onednn is False
+    deploy_infer = load_script('deploy/python/infer.py')  # --onednn / --no-onednn / the export's default
+    for flags, expected in (([], None), (['--onednn'], True), (['--no-onednn'], False)):
+        args = deploy_infer.parse_args(['--model-dir', model_dir, '--input', 'x', '--output', 'y'] + flags)
+        assert deploy_infer.options(args).onednn is expected

@@ -35,7 +35,10 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu', help='cpu | gpu')
     p.add_argument('--backend', default='paddle', help='paddle | onnx (needs an export with --onnx)')
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1, help='CPU math threads')
-    p.add_argument('--no-onednn', dest='onednn', action='store_false', help='CPU: plain kernels instead of oneDNN')
+    p.add_argument('--no-onednn', dest='onednn', action='store_false', default=None,
+                   help='CPU: plain kernels instead of oneDNN (default: what infer_cfg.yml recommends)')
+    p.add_argument('--onednn', dest='onednn', action='store_true', default=None,
+                   help='CPU: oneDNN even where infer_cfg.yml recommends plain kernels')
     p.add_argument('--precision', default='fp32', help='fp32 | bf16 (CPU, oneDNN) | fp16 (GPU)')
     p.add_argument('--trt', action='store_true', help='GPU: TensorRT subgraphs (FFT etc. stay in Paddle)')
     p.add_argument('--trt-precision', default='fp32', help='fp32 | fp16')

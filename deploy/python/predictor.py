@@ -6,6 +6,7 @@ code that the training config names (``ppuhd.data.cls_transforms`` for classifie
 image-to-image models the contract ``ppuhd.inference.ImageIO``, Y planes and tiling of
 ``ppuhd.inference``), so deploy computes what training evaluated.
 """
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ class RunOptions:
         device: 'cpu' or 'gpu'.
         backend: 'paddle' (Paddle Inference) or 'onnx' (ONNX Runtime on the exported model.onnx).
         threads: CPU math threads.
-        onednn: CPU: use oneDNN kernels and fusions.
+        onednn: CPU: use oneDNN kernels and fusions; None (default): what the export recommends for this model
+            (``paddle_inference.onednn`` in infer_cfg.yml, on unless the model is slower with it, e.g. EDT),
+            always on for bf16.
         precision: 'fp32', or 'bf16' (CPU, oneDNN) / 'fp16' (GPU).
         gpu_id: GPU index.
         gpu_mem_mb: initial GPU memory pool.
@@ -70,7 +73,7 @@ class RunOptions:
     device: str = 'cpu'
     backend: str = 'paddle'
     threads: int = 1
-    onednn: bool = True
+    onednn: Optional[bool] = None
     precision: str = 'fp32'
     gpu_id: int = 0
     gpu_mem_mb: int = 500
@@ -236,6 +239,9 @@ class Predictor:
         import paddle
         check_options(self.opts, paddle.is_compiled_with_cuda())
         self.cfg = load_infer_cfg(model_dir)
+        if self.opts.onednn is None:
+            recommended = self.cfg.get('paddle_inference', {}).get('onednn', True)
+            self.opts = dataclasses.replace(self.opts, onednn=bool(recommended) or self.opts.precision == 'bf16')
         self.task = self.cfg['task']
         self.image_io = ImageIO.from_dict(self.cfg['image_io']) if 'image_io' in self.cfg else None
         if self.task == 'classification':

@@ -24,13 +24,20 @@ INFER_CFG = 'infer_cfg.yml'
 ONEDNN_SLOW_PASSES = ('onednn_placement_pass',)
 
 
-def paddle_inference_note() -> Dict[str, Any]:
-    """What infer_cfg.yml tells a client of its own (``paddle_inference``), printed by tools/export.py."""
-    return {'default_config': 'runs: Config(model_dir, "inference") with the default passes, CPU with or '
+def paddle_inference_note(onednn: Optional[str] = None) -> Dict[str, Any]:
+    """What infer_cfg.yml tells a client of its own (``paddle_inference``), printed by tools/export.py.
+
+    ``onednn``: None where oneDNN is the faster CPU path (our predictor's default), else why the model runs faster
+    without it (``onednn: false``: deploy/python/predictor.py then disables it unless told ``--onednn``)."""
+    note = {'default_config': 'runs: Config(model_dir, "inference") with the default passes, CPU with or '
                               'without oneDNN',
+            'onednn': onednn is None,
             'delete_passes_for_speed': list(ONEDNN_SLOW_PASSES),
             'note': 'with oneDNN, config.delete_pass("onednn_placement_pass") is faster (its oneDNN elementwise '
                     'kernels are slow on mixed layouts), as deploy/python/predictor.py does; see docs/deploy.md'}
+    if onednn is not None:
+        note['note'] = f'config.disable_onednn() is faster for this model: {onednn}; see docs/deploy.md'
+    return note
 
 
 def build_infer_cfg(cfg: dict, task, name: Optional[str] = None, **options) -> Dict[str, Any]:
@@ -38,7 +45,7 @@ def build_infer_cfg(cfg: dict, task, name: Optional[str] = None, **options) -> D
     task.check_export_options(options)
     return {'model': name or cfg['model']['type'], 'task': task.DEPLOY_KIND, 'model_file': f'{MODEL_NAME}.json',
             'params_file': f'{MODEL_NAME}.pdiparams', **task.deploy_config(cfg, **options),
-            'paddle_inference': paddle_inference_note()}
+            'paddle_inference': paddle_inference_note(task.onednn_slower())}
 
 
 def input_spec(infer_cfg: Dict[str, Any]) -> paddle.static.InputSpec:

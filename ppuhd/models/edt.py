@@ -379,6 +379,12 @@ class EDT(nn.Layer):
             must match this model exactly.
     """
 
+    # Exported EDT under Paddle Inference 3.3.1 with oneDNN takes ~8x its time without (EDT-T x2 at 64x64: 40 s vs
+    # 5 s, docs/benchmarks.md; the slow part is in oneDNN's fused matmul): the export says so, and our predictor
+    # runs it without oneDNN unless told --onednn.
+    ONEDNN_SLOWER = ('~8x slower with oneDNN in Paddle Inference 3.3.1 (EDT-T x2 at 64x64: 40 s vs 5 s, '
+                     "docs/benchmarks.md 'Super-resolution')")
+
     def __init__(self, tasks: Sequence[str] = ('sr_x2',), in_channels: int = 3, num_feat: int = 32,
                  embed_dim: int = 180, depths: Sequence[int] = (6,) * 6, num_heads: Sequence[int] = (6,) * 6,
                  window: Tuple[int, int] = WINDOW, mlp_ratio: float = 2.0, depth: int = 2,

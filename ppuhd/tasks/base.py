@@ -76,6 +76,10 @@ class Task(nn.Layer):
     def export_layer(self, **options) -> nn.Layer:
         raise NotImplementedError
 
+    def onednn_slower(self) -> Optional[str]:
+        """Why the exported model runs faster on CPU without oneDNN (the model's ``ONEDNN_SLOWER``), or None."""
+        return getattr(self.model, 'ONEDNN_SLOWER', None)
+
     def deploy_files(self, cfg: Dict[str, Any], infer_cfg: Dict[str, Any]) -> Dict[str, Any]:
         """Other deploy descriptions written next to the model, ``{file name: YAML content}`` (e.g. the
         ``inference.yml`` PaddleClas / PaddleX deploy reads); none by default."""
