@@ -101,7 +101,7 @@ def check_options(opts: RunOptions, compiled_with_cuda: bool) -> None:
             raise DeployError('TensorRT runs on GPU only: add --device gpu (with paddlepaddle-gpu), or drop --trt')
         if opts.precision == 'fp16':
             raise DeployError('fp16 is a GPU precision: on CPU use --precision bf16 (oneDNN) or fp32')
-        if opts.precision == 'bf16' and not opts.onednn:
+        if opts.precision == 'bf16' and opts.onednn is False:
             raise DeployError('--precision bf16 on CPU runs through oneDNN: remove --no-onednn')
     if opts.device == 'gpu' and opts.precision == 'bf16':
         raise DeployError('bf16 is the CPU (oneDNN) low precision: on GPU use --precision fp16 or --trt-precision fp16')
