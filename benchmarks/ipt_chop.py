@@ -1,0 +1,282 @@
+"""IPT test-time tiling on CPU: ours against the official ``forward_chop``, same weights, same threads.
+
+    python benchmarks/ipt_chop.py --official /path/to/Pretrained-IPT --threads 2
+    python benchmarks/ipt_chop.py --official /path/to/Pretrained-IPT --runs official:official infer_bf16:cosine24
+    python benchmarks/ipt_chop.py --tiling-psnr --scale 2    # PSNR between tilings on Set5 (see below)
+
+Weights: the official model's own random initialisation (``torch.manual_seed(0)``), saved as an official
+checkpoint and converted with ``tools/convert_weights.py``; without ``--official``, random Paddle weights.
+Image: Set5 ``baby`` LR at the scale (256 x 256 for x2) from ``$PPUHD_BENCHMARK_DATA`` (default
+``../shared/data``), else seeded noise of ``--size``. Every run (``BACKEND:CHOP``) is a fresh subprocess:
+one untimed pass on one tile (kernel set-up), then one timed image.
+
+Backends:
+  official    ``Model.forward`` (eval: ``forward_chop``, ``crop_batch_size`` 64) of the checkout, PyTorch on CPU:
+              ``tests/golden/cases/_ipt_official.py`` makes its ``.cuda()`` calls and ``data_parallel`` no-ops at
+              run time (what one-GPU ``data_parallel`` does); nothing else of the official code changes
+  dygraph     ours, Paddle dygraph: ``model(x)`` in eval mode
+  infer_fp32  the exported 48 x 48 tile network (``IPT.deploy_layer``, ``[N, 3, 48, 48]``) in Paddle Inference with
+              oneDNN (``onednn_placement_pass`` off, as deploy/python/predictor.py), ``ppuhd.models.ipt.chop`` in numpy
+  infer_bf16  the same with oneDNN bf16 and ``onednn_placement_pass`` on (without it the attention matmuls stay fp32)
+CHOP: ``official`` (the ``forward_chop`` output) or ``cosineS`` (48 px tiles at stride S, raised-cosine blend).
+
+Prints seconds, tile passes, the time ratio to the official run (when there is one) and each output's
+rel. L2 and PSNR against the official run's (or, without one, the first run's) output.
+
+``--tiling-psnr``: on every Set5 LR image, the PSNR (Y channel, crop = scale) of each cosine stride's output
+against the official chop's, both from ``infer_fp32`` with the same weights. With random weights this
+measures how much a tile's output depends on the context the tiling gives it, not image quality: the
+released weights would be needed for the PSNR against the HR images.
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+
+BACKENDS = ('official', 'dygraph', 'infer_fp32', 'infer_bf16')
+DEFAULT_RUNS = ('official:official', 'dygraph:official', 'infer_fp32:official', 'infer_bf16:official',
+                'infer_fp32:cosine24', 'infer_bf16:cosine24', 'infer_bf16:cosine36')
+
+
+def _chop_args(chop: str):
+    if chop == 'official':
+        return 'official', 24
+    if chop.startswith('cosine') and chop[6:].isdigit():
+        return 'cosine', int(chop[6:])
+    raise SystemExit(f'chop {chop!r}: use official or cosine<stride>, e.g. cosine24')
+
+
+def _predictor(export_dir: str, threads: int, bf16: bool):
+    from paddle import inference
+    config = inference.Config(os.path.join(export_dir, 'inference.json'), os.path.join(export_dir, 'inference.pdiparams'))
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(threads)
+    config.enable_onednn()
+    skipped = ['conv_activation_onednn_fuse_pass', 'operator_reshape_onednn_fuse_pass']
+    if not bf16:  # deploy/python/predictor.py skips it (slow oneDNN elementwise paths); bf16 needs it here
+        skipped.append('onednn_placement_pass')
+    for name in skipped:
+        config.delete_pass(name)
+    if bf16:
+        config.enable_onednn_bfloat16()
+    config.disable_glog_info()
+    predictor = inference.create_predictor(config)
+    inp = predictor.get_input_handle(predictor.get_input_names()[0])
+    out = predictor.get_output_handle(predictor.get_output_names()[0])
+
+    def run(tiles: np.ndarray) -> np.ndarray:
+        inp.reshape(list(tiles.shape))
+        inp.copy_from_cpu(np.ascontiguousarray(tiles))
+        predictor.run()
+        return out.copy_to_cpu()
+    return run
+
+
+def _ours(backend: str, work: str, scale: int, threads: int, chop: str = 'official'):
+    """(tile fn, our model) for a Paddle backend."""
+    import paddle
+
+    import ppuhd
+    from ppuhd.utils.weights import load_weights
+    paddle.set_device('cpu')
+    paddle.base.core.set_num_threads(threads)
+    mode, stride = _chop_args(chop)
+    model = ppuhd.create_model(f'ipt_sr_x{scale}', chop=mode, chop_stride=stride)
+    load_weights(model, os.path.join(work, 'weights.pdparams'))
+    model.eval()
+    if backend == 'dygraph':
+        def run(tiles):
+            with paddle.no_grad():
+                return model.forward_tile(paddle.to_tensor(tiles)).numpy()
+        return run, model
+    return _predictor(os.path.join(work, 'export'), threads, backend == 'infer_bf16'), model
+
+
+def _case(backend: str, chop: str, work: str, scale: int, threads: int, official: str) -> dict:
+    image = np.load(os.path.join(work, 'image.npy'))
+    passes = []
+    if backend == 'official':
+        import torch
+
+        from golden.cases import _ipt_official
+        torch.set_num_threads(threads)
+        wrapper = _ipt_official.build(official, ['--scale', str(scale)])
+        wrapper.model.load_state_dict(torch.load(os.path.join(work, 'official.pt')))
+        forward = wrapper.model.forward
+
+        def counted(x):  # forward_chop calls model.forward directly and through data_parallel
+            passes.append(len(x))
+            return forward(x)
+        wrapper.model.forward = counted
+        _ipt_official.chop(wrapper, torch.zeros(1, 3, 48, 48))
+        passes.clear()
+        start = time.perf_counter()
+        out = _ipt_official.chop(wrapper, torch.from_numpy(image * 255)).numpy() / 255
+    elif backend == 'dygraph':
+        import paddle
+        _, model = _ours(backend, work, scale, threads, chop)
+        tile = model.forward_tile
+
+        def counted(x, *more):
+            passes.append(x.shape[0])
+            return tile(x, *more)
+        model.forward_tile = counted
+        with paddle.no_grad():
+            model(paddle.zeros([1, 3, 48, 48]))
+            passes.clear()
+            start = time.perf_counter()
+            out = model(paddle.to_tensor(image)).numpy()
+    else:
+        from ppuhd.models.ipt import chop as ipt_chop
+        fn, model = _ours(backend, work, scale, threads, chop)
+
+        def counted(tiles):
+            passes.append(len(tiles))
+            return fn(tiles)
+        fn(np.zeros((1, 3, 48, 48), np.float32))
+        start = time.perf_counter()
+        out = ipt_chop(counted, image, scale, model.chop, stride=model.chop_stride, batch_size=model.chop_batch_size)
+    seconds = time.perf_counter() - start
+    np.save(os.path.join(work, f'out_{backend}_{chop}.npy'), out.astype(np.float32))
+    return {'backend': backend, 'chop': chop, 'seconds': round(seconds, 2), 'passes': sum(passes),
+            'threads': threads}
+
+
+def _prepare(args, work: str) -> np.ndarray:
+    """Weights (official init -> official .pt -> convert_weights.py), the export and the input image."""
+    import paddle
+
+    import ppuhd
+    arch = f'ipt_sr_x{args.scale}'
+    if args.official:
+        import torch
+
+        from golden.cases import _ipt_official
+        torch.manual_seed(0)
+        wrapper = _ipt_official.build(args.official, ['--scale', str(args.scale)])
+        torch.save(wrapper.model.state_dict(), os.path.join(work, 'official.pt'))
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'convert_weights.py'), '--arch', arch,
+                               '--src', os.path.join(work, 'official.pt'), '--dst',
+                               os.path.join(work, 'weights.pdparams')], capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(proc.stderr)
+        model = ppuhd.create_model(arch)
+        model.set_state_dict(paddle.load(os.path.join(work, 'weights.pdparams')))
+    else:
+        paddle.seed(0)
+        model = ppuhd.create_model(arch)
+        paddle.save(model.state_dict(), os.path.join(work, 'weights.pdparams'))
+    spec = [paddle.static.InputSpec([None, 3, 48, 48], 'float32', 'x')]
+    paddle.jit.save(paddle.jit.to_static(model.eval().deploy_layer(), input_spec=spec, full_graph=True),
+                    os.path.join(work, 'export', 'inference'))
+    image = _set5_images(args.scale)[:1]
+    if image:
+        image = image[0][1]
+    else:
+        image = np.random.default_rng(0).uniform(0, 1, (3, args.size, args.size)).astype(np.float32)
+    image = image[None]
+    np.save(os.path.join(work, 'image.npy'), image)
+    return image
+
+
+def _set5_images(scale: int):
+    """[(name, CHW float32 LR)] of Set5 at ``scale`` (baby first), or [] without the benchmark data."""
+    from ppuhd.data.restoration import benchmark_data_dir
+    from ppuhd.utils.image_io import read_image_float
+    folder = benchmark_data_dir('SR', 'Set5', 'LR', f'x{scale}')
+    if folder is None:
+        return []
+    paths = sorted(glob.glob(os.path.join(folder, '*.png')), key=lambda p: not os.path.basename(p).startswith('baby'))
+    return [(os.path.basename(p), np.ascontiguousarray(read_image_float(p).transpose(2, 0, 1))) for p in paths]
+
+
+def _tiling_psnr(args, work: str) -> None:
+    from ppuhd.metrics.image import psnr
+    from ppuhd.models.ipt import chop as ipt_chop
+    images = _set5_images(args.scale)
+    if not images:
+        raise SystemExit('--tiling-psnr needs Set5 (set PPUHD_BENCHMARK_DATA)')
+    fn, _ = _ours('infer_fp32', work, args.scale, args.threads)
+    strides = args.strides
+    print(f'| image (LR) | ' + ' | '.join(f'cosine{s} vs official (dB)' for s in strides) + ' |')
+    print('|---|' + '---:|' * len(strides))
+    values = {s: [] for s in strides}
+    for name, lr in images:
+        ref = ipt_chop(fn, lr[None], args.scale, 'official')[0].transpose(1, 2, 0)
+        row = []
+        for s in strides:
+            out = ipt_chop(fn, lr[None], args.scale, 'cosine', stride=s)[0].transpose(1, 2, 0)
+            values[s].append(psnr(np.clip(out, 0, 1), np.clip(ref, 0, 1), color='y', crop_border=args.scale))
+            row.append(f'{values[s][-1]:.2f}')
+        print(f'| {name} {lr.shape[2]}x{lr.shape[1]} | ' + ' | '.join(row) + ' |')
+    print('| mean | ' + ' | '.join(f'{np.mean(values[s]):.2f}' for s in strides) + ' |')
+
+
+def _rel_l2(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--official', default='', help='checkout of huawei-noah/Pretrained-IPT (adds the official runs)')
+    parser.add_argument('--runs', nargs='+', default=None, help=f'BACKEND:CHOP items (default: {" ".join(DEFAULT_RUNS)})')
+    parser.add_argument('--scale', type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument('--size', type=int, default=256, help='side of the noise image when Set5 is absent')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--tiling-psnr', action='store_true', help='PSNR between tilings on Set5 instead of timing')
+    parser.add_argument('--strides', nargs='+', type=int, default=[24, 36], help='cosine strides of --tiling-psnr')
+    parser.add_argument('--work', default='', help='folder for weights, export and outputs (default: a temp dir)')
+    parser.add_argument('--case', nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    work = args.work or tempfile.mkdtemp(prefix='ipt_chop_')
+    if args.case:
+        print(json.dumps(_case(*args.case, work, args.scale, args.threads, args.official)))
+        return 0
+    os.makedirs(work, exist_ok=True)
+    image = _prepare(args, work)
+    if args.tiling_psnr:
+        _tiling_psnr(args, work)
+        return 0
+    runs = args.runs or [r for r in DEFAULT_RUNS if args.official or not r.startswith('official')]
+    print(f'IPT x{args.scale}, input {image.shape[3]}x{image.shape[2]}, {args.threads} threads, load average '
+          f'{", ".join(f"{v:.2f}" for v in os.getloadavg())} ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})')
+    results = []
+    for run in runs:
+        backend, _, chop = run.partition(':')
+        if backend not in BACKENDS:
+            raise SystemExit(f'backend {backend!r}: one of {BACKENDS}')
+        _chop_args(chop)
+        cmd = [sys.executable, os.path.abspath(__file__), '--case', backend, chop, '--work', work, '--scale',
+               str(args.scale), '--threads', str(args.threads), '--official', args.official]
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode:
+            raise SystemExit(f'{run} failed:\n{proc.stderr[-3000:]}')
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f'  {run}: {results[-1]["seconds"]} s, {results[-1]["passes"]} tile passes', flush=True)
+    ref = next((r for r in results if r['backend'] == 'official'), results[0])
+    ref_out = np.load(os.path.join(work, f'out_{ref["backend"]}_{ref["chop"]}.npy'))
+    from ppuhd.metrics.image import psnr
+    print(f'\n| backend | chop | seconds | tile passes | time vs {ref["backend"]}:{ref["chop"]} | rel. L2 | PSNR (dB) |')
+    print('|---|---|---:|---:|---:|---:|---:|')
+    for r in results:
+        out = np.load(os.path.join(work, f'out_{r["backend"]}_{r["chop"]}.npy'))
+        same = r is ref
+        score = '' if same else f'{psnr(out[0].transpose(1, 2, 0), ref_out[0].transpose(1, 2, 0), clamp=False):.1f}'
+        print(f'| {r["backend"]} | {r["chop"]} | {r["seconds"]:.1f} | {r["passes"]} | '
+              f'{r["seconds"] / ref["seconds"]:.2f}x | {"" if same else f"{_rel_l2(out, ref_out):.1e}"} | {score} |')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
