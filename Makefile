@@ -2,6 +2,8 @@
 # make test   run the test suite
 # make demo-llformer  train LLFormer on the demo data (about 11 minutes on 2 cores) and evaluate it
 # make demo-deit  build the classification demo data, train the convnet teacher and three tiny DeiT students
+# make demo-sr  build the super-resolution demo data, train ESPCN x3 and EDT-T x2, evaluate beside bicubic
+#               (held-out photos, and Set5 from ../shared/data when it is there: SET5=/path/to/Set5 to choose)
 # Both create (or reuse) a virtualenv in .venv and install what they need. Paddle is installed
 # only when none is importable: PADDLE=paddlepaddle-gpu make test picks the GPU build.
 PYTHON ?= python3
@@ -12,7 +14,7 @@ STAMP := $(VENV)/.ppuhd-installed
 DEMO_CFG := configs/uhdfour/uhdfour_demo.yml
 DEMO_OUT := output/uhdfour_demo
 
-.PHONY: install demo test clean-demo demo-deit demo-llformer
+.PHONY: install demo test clean-demo demo-deit demo-llformer demo-sr
 
 install: $(STAMP)
 
@@ -22,6 +24,9 @@ $(PY):
 $(STAMP): $(PY) requirements.txt requirements-dev.txt setup.py
 	@$(PY) -c "import paddle" 2>/dev/null || $(PY) -m pip install -q "$(PADDLE)"
 	$(PY) -m pip install -q -r requirements-dev.txt
+	@# PaddleClas 2.6 (tests/test_paddleclas.py runs its deploy/python/predict_cls.py on our export): beside the
+	@# venv without its pins (numpy 1.24, opencv <= 4.6), which would break this environment
+	$(PY) -m pip install -q --no-deps --target $(VENV)/paddleclas paddleclas==2.6.0
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
@@ -49,6 +54,23 @@ demo-llformer: $(STAMP)
 	$(PY) tools/train.py -c configs/llformer/llformer_demo.yml --resume auto
 	$(PY) tools/eval.py -c configs/llformer/llformer_demo.yml \
 		--weights output/llformer_demo/best_model.pdparams
+
+SET5 ?= ../shared/data/SR/Set5
+# one model: $(call sr_demo,config,scale)
+define sr_demo
+	$(PY) tools/train.py -c $(1) --resume auto
+	$(PY) tools/eval.py -c $(1) --weights output/$(basename $(notdir $(1)))/best_model.pdparams
+	@if [ -d "$(SET5)" ]; then $(PY) tools/eval.py -c $(1) --weights output/$(basename $(notdir $(1)))/best_model.pdparams \
+		-o data.val.root="'$(SET5)'" --json output/$(basename $(notdir $(1)))/eval_set5.json; \
+	else echo "Set5 not found at $(SET5) (SET5=...): evaluated on the held-out demo photos only"; fi
+	$(PY) tools/infer.py -c $(1) --weights output/$(basename $(notdir $(1)))/best_model.pdparams \
+		--input data/demo_sr/val/LR/x$(2) --output output/$(basename $(notdir $(1)))/upscaled --side-by-side
+endef
+
+demo-sr: $(STAMP)
+	$(PY) tools/make_demo_data.py --task sr
+	$(call sr_demo,configs/espcn/espcn_x3_demo.yml,3)
+	$(call sr_demo,configs/edt/edt_t_sr_x2_demo.yml,2)
 
 clean-demo:
 	rm -rf $(DEMO_OUT)

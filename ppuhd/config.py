@@ -10,7 +10,7 @@ import ast
 import copy
 import difflib
 import os
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Tuple
 
 import yaml
 
@@ -27,8 +27,17 @@ def _merge(base: Dict, new: Dict) -> Dict:
     return out
 
 
-def load_config(path: str) -> Dict[str, Any]:
-    """Read a YAML config and resolve its ``_base_`` chain."""
+# Shipped configs inherit at most two levels deep (DESIGN.md, checked by the tests); one more level lets a
+# user's config build on any of them. A deeper chain, or a cycle, is a one-line error.
+MAX_BASE_DEPTH = 3
+
+
+def load_config(path: str, _chain: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """Read a YAML config and resolve its ``_base_`` chain (at most ``MAX_BASE_DEPTH`` levels, no cycles)."""
+    chain = _chain + (os.path.abspath(path),)
+    if chain[-1] in _chain or len(chain) > MAX_BASE_DEPTH + 1:
+        what = 'cycle' if chain[-1] in _chain else f'chain deeper than {MAX_BASE_DEPTH} levels'
+        raise ValueError(f"Config {chain[0]}: _base_ {what}: {' -> '.join(chain)}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Config file not found: {path}")
     with open(path, 'r', encoding='utf-8') as f:
@@ -41,7 +50,7 @@ def load_config(path: str) -> Dict[str, Any]:
     merged: Dict[str, Any] = {}
     for base in bases:
         base_path = os.path.normpath(os.path.join(os.path.dirname(path), base))
-        merged = _merge(merged, load_config(base_path))
+        merged = _merge(merged, load_config(base_path, chain))
     return _merge(merged, cfg)
 
 

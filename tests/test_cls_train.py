@@ -83,6 +83,32 @@ def test_train_then_eval_prints_top1_top5(tiny_cls, tmp_path, base):
     top1, top5, loss = map(float, model_row.split()[1:])
     assert top1 == pytest.approx(best['metrics']['top1']) and top5 >= top1 and top5 == 100.0  # 4 classes
     assert loss > 0
+    if 'none' in base:  # tools/infer.py on a classifier: top-k per image, named by the val set's class folders
+        _check_infer_topk(cfg, tmp_path, tiny_cls)
+
+
+def _check_infer_topk(cfg, tmp_path, data):
+    import ppuhd
+    from ppuhd.config import get_config
+    from ppuhd.data import ImageFolderDataset
+    out = tmp_path / 'classified'
+    weights = str(tmp_path / 'run' / 'best_model.pdparams')
+    proc = _run(['tools/infer.py', '-c', cfg, '--weights', weights, '--input', str(data / 'val' / 'class2'),
+                 '--output', str(out), '--topk', '3'])
+    results = json.loads((out / 'topk.json').read_text())
+    assert sorted(results) == [f'{k}.png' for k in range(4)] and '0.png:\tclass id(s): [' in proc.stdout
+    resolved = get_config(cfg)
+    model = ppuhd.create_model(resolved['model']['type'], **{k: v for k, v in resolved['model'].items() if k != 'type'})
+    model.set_state_dict(paddle.load(weights))
+    model.eval()
+    val = ImageFolderDataset(**{k: v for k, v in resolved['data']['val'].items() if k != 'type'})
+    for sample in (val[i] for i in range(len(val)) if val.samples[i][1] == 2):
+        with paddle.no_grad():
+            probs = paddle.nn.functional.softmax(model(paddle.to_tensor(sample['image'][None])), -1)[0].numpy()
+        top = results[sample['name']]
+        assert [t['index'] for t in top] == list(np.argsort(-probs)[:3])
+        assert [t['label'] for t in top] == [f"class{t['index']}" for t in top]
+        np.testing.assert_allclose([t['score'] for t in top], np.sort(probs)[::-1][:3], atol=1e-6)
 
 
 def test_distilled_run_on_two_processes(tiny_cls, tmp_path):

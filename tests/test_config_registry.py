@@ -95,3 +95,40 @@ def test_create_model_and_unknown_model():
     with pytest.raises(KeyError) as err:
         ppuhd.create_model('uhdfor')
     assert 'uhdfour' in str(err.value)
+
+
+def _base_depth(path):
+    with open(path) as f:
+        bases = (yaml.safe_load(f) or {}).get('_base_', [])
+    bases = [bases] if isinstance(bases, str) else bases
+    return max((1 + _base_depth(os.path.normpath(os.path.join(os.path.dirname(path), b))) for b in bases), default=0)
+
+
+def test_shipped_configs_inherit_at_most_two_levels():
+    """DESIGN.md: ``_base_`` at most two levels deep, so a user config on top of any of them stays in the limit."""
+    import glob
+    deep = {p: d for p in glob.glob(os.path.join(ROOT, 'configs', '**', '*.yml'), recursive=True)
+            if (d := _base_depth(p)) > 2}
+    assert not deep, deep
+
+
+def test_base_cycle_and_too_deep_chain_are_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+    _write(tmp_path / 'a.yml', {'_base_': 'b.yml', 'x': 1})
+    _write(tmp_path / 'b.yml', {'_base_': 'a.yml'})
+    _write(tmp_path / 'self.yml', {'_base_': 'self.yml'})
+    for i in range(5):  # l0 -> l1 -> ... -> l4: four levels of _base_
+        _write(tmp_path / f'l{i}.yml', {'_base_': f'l{i + 1}.yml'} if i < 4 else {'v': 1})
+    with pytest.raises(ValueError, match=r'_base_ cycle: .*a\.yml -> .*b\.yml -> .*a\.yml$'):
+        load_config(str(tmp_path / 'a.yml'))
+    with pytest.raises(ValueError, match='_base_ cycle'):
+        load_config(str(tmp_path / 'self.yml'))
+    with pytest.raises(ValueError, match=r'deeper than 3 levels: .*l0\.yml -> .*l4\.yml$'):
+        load_config(str(tmp_path / 'l0.yml'))
+    assert load_config(str(tmp_path / 'l1.yml')) == {'v': 1}  # three levels are fine
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'train.py'), '-c', str(tmp_path / 'a.yml')],
+                          capture_output=True, text=True, timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert len(errors) == 1 and '_base_ cycle' in errors[0]

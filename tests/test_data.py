@@ -131,7 +131,7 @@ def test_truncated_image_fails_at_load(tmp_path):
 
 @pytest.mark.parametrize('ext', ['png', 'tif'])
 def test_size_mismatch_names_both_paths(tmp_path, ext):
-    """PNG/JPEG/BMP mismatches are caught from headers in __init__; TIFF ones when the pair is loaded."""
+    """Mismatched sizes are caught from the headers in __init__ (PNG, JPEG, BMP, TIFF, WebP), naming both files."""
     write_image(str(tmp_path / 'lq' / f'a.{ext}'), np.zeros((16, 20, 3), np.uint8))
     write_image(str(tmp_path / 'gt' / f'a.{ext}'), np.zeros((16, 24, 3), np.uint8))
     with pytest.raises(ValueError, match='different sizes') as err:
@@ -247,3 +247,24 @@ def test_demo_split_and_darkness(demo_root):
     for i in range(len(test)):
         _, h, w = test[i]['lq'].shape
         assert h % 16 == 0 and w % 16 == 0 and max(h, w) <= 512
+
+
+def test_sr_demo_data_is_deterministic_and_held_out(tmp_path):
+    """make_demo_data.py --task sr: HR training photos, and held-out photos with MATLAB-bicubic LR per scale."""
+    from ppuhd.data import SRPairedDataset, SRSyntheticDataset
+    from ppuhd.data.degradations import bicubic_downscale
+    from ppuhd.data.demo_sr import build_demo_sr_dataset
+    from ppuhd.inference import ImageIO
+    manifest = build_demo_sr_dataset(str(tmp_path / 'sr'))
+    assert {i['name'] for i in manifest['images']['train']} == set(TRAIN_PHOTOS)
+    assert {i['name'] for i in manifest['images']['val']} == set(TEST_PHOTOS)
+    files = dict(manifest['files'])
+    assert build_demo_sr_dataset(str(tmp_path / 'again'))['files'] == files  # no random draw: bit-identical
+    for s in (2, 3, 4):
+        val = SRPairedDataset(root=str(tmp_path / 'sr' / 'val'), split='val', image_io=ImageIO(scale=s))
+        sample = val[0]
+        hr = read_image(str(tmp_path / 'sr' / 'val' / 'HR' / f'x{s}' / f"{sample['name']}.png"))
+        lr = bicubic_downscale(hr, s)
+        np.testing.assert_array_equal((sample['lq'].transpose(1, 2, 0) * 255).round().astype(np.uint8), lr)
+    train = SRSyntheticDataset(root=str(tmp_path / 'sr' / 'train' / 'HR'), crop_size=17, image_io=ImageIO(scale=3))
+    assert train[0, 5]['lq'].shape == (3, 17, 17) and train[0, 5]['gt'].shape == (3, 51, 51)

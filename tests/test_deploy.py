@@ -58,13 +58,19 @@ def test_fp32_predictor_equals_dygraph(uhdfour_export, reference, onednn):
         assert err < max(1e-4, 3 * _noise_floor(reference, x)), (h, w, err)
 
 
-def test_constant_image_equals_dygraph(uhdfour_export, reference):
-    """Every non-DC bin of a constant image is exactly 0 (or -0.0): the graph's phase there must be dygraph's 0."""
-    predictor = Predictor(uhdfour_export[0], RunOptions(threads=1))
-    for value in (0, 77):
-        img = np.full((24, 40, 3), value, np.uint8)
-        expected = reference(img.astype(np.float32) / 255).transpose(1, 2, 0)
-        assert np.abs(predictor.enhance(img) - expected).max() < 1e-4
+@pytest.mark.parametrize('onednn', [True, False])
+def test_flat_images_equal_dygraph_whatever_the_roundoff(uhdfour_export, reference, onednn):
+    """Off-DC bins of a flat image are 0 in exact arithmetic: the graph's phase there must be dygraph's 0, however
+    its kernels round (issue 12: oneDNN on AMD left round-off there, 5.7e-4 from dygraph). The 1-ulp noisy copies
+    stand in for other kernels' rounding on any CPU (before the fix: 1.1e-3)."""
+    predictor = Predictor(uhdfour_export[0], RunOptions(threads=1, onednn=onednn))
+    gradient = np.broadcast_to(np.linspace(0.1, 0.6, 24, dtype=np.float32)[:, None, None], (24, 40, 3))
+    for image in (np.zeros((24, 40, 3), np.float32), np.full((24, 40, 3), np.float32(77 / 255)), gradient):
+        x = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+        expected = reference(image)
+        noisy = np.where(np.random.default_rng(9).random(x.shape) < 0.5, np.nextafter(x, np.float32(2)), x)
+        for inputs in (x, noisy.astype(np.float32)):
+            assert np.abs(predictor.infer(inputs)[0] - expected).max() < 1e-4
 
 
 def test_bf16_within_tolerance(uhdfour_export, reference):
@@ -246,3 +252,27 @@ def test_op_throughput_benchmark_reports_both_allocators():
     assert all(float(r[2]) > 0 for r in rows) and float(rows[0][3]) > 0  # ms per op; GFLOP/s for matmul
     bad = subprocess.run([sys.executable, script, '--kinds', 'fft'], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and 'conv3x3' in bad.stderr
+
+
+def test_deploy_preprocessing_is_the_training_val_transform(tmp_path):
+    """ViT at 224 / crop_pct 0.9: deploy must resize the short side to int(224 / 0.9) = 248 with PIL bicubic as the
+    training config's val transform does (not 249, not cv2), on real photos of several aspect ratios."""
+    from skimage import data as skdata
+    from ppuhd.config import get_config
+    from ppuhd.data import ImageFolderDataset
+    from ppuhd.engine.export import export_model
+    from ppuhd.utils.image_io import read_image, write_image
+    photos = {'astronaut': skdata.astronaut(), 'chelsea': skdata.chelsea(), 'coffee': skdata.coffee(),
+              'rocket': skdata.rocket()}
+    for name, photo in photos.items():
+        write_image(str(tmp_path / 'data' / 'val' / 'photos' / f'{name}.png'), photo)
+    cfg = get_config(os.path.join(ROOT, 'configs', 'vit', 'vit_small_patch16_224_finetune.yml'),
+                     ['model_weights=None', f"data.val.root={str(tmp_path / 'data')!r}"])
+    export_model(dict(cfg, model=dict(cfg['model'], depth=1)), None, str(tmp_path / 'model'))  # 1 block: fast
+    predictor = Predictor(str(tmp_path / 'model'), RunOptions(threads=1))
+    assert predictor.cfg['preprocess']['transform']['crop_pct'] == 0.9
+    val = ImageFolderDataset(**{k: v for k, v in cfg['data']['val'].items() if k != 'type'})
+    for sample in (val[i] for i in range(len(val))):
+        deployed = predictor.preprocess_classifier(read_image(str(tmp_path / 'data' / 'val' / 'photos' /
+                                                                  sample['name'])))
+        np.testing.assert_array_equal(deployed, sample['image'])

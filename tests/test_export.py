@@ -75,6 +75,12 @@ def test_classifier_export_dynamic_batch_and_softmax(deit_export, tmp_path):
     assert cfg['task'] == 'classification' and cfg['num_classes'] == 10 and cfg['output']['name'] == 'logits'
     assert cfg['preprocess']['transform']['img_size'] == 64 and cfg['class_names'][3] == 'class3'
     assert cfg['input']['shape'] == [None, 3, 64, 64]
+    with open(os.path.join(model_dir, 'inference.yml')) as f:  # PaddleClas / PaddleX deploy format
+        paddleclas = yaml.safe_load(f)
+    ops = paddleclas['PreProcess']['transform_ops']
+    assert [next(iter(op)) for op in ops] == ['ResizeImage', 'CropImage', 'NormalizeImage', 'ToCHWImage']
+    assert ops[0]['ResizeImage'] == {'resize_short': 73, 'interpolation': 'bicubic', 'backend': 'pil'}  # 64 / .875
+    assert ops[1]['CropImage']['size'] == 64 and paddleclas['PostProcess']['Topk']['label_list'][3] == 'class3'
     assert cfg['dynamic_shapes']['max'] == [32, 3, 64, 64]
     probs_dir = str(tmp_path / 'probs')
     assert export_classifier(model, 'deit_tiny_patch16_224', probs_dir, softmax=True)['output']['name'] == 'probabilities'
@@ -104,6 +110,7 @@ def test_export_cli_classification_config_softmax_onnx(tmp_path):
     out = tmp_path / 'o'
     proc = _export('-c', cfg_path, '--weights', weights, '--output', str(out), '--softmax', '--onnx')
     assert proc.returncode == 0, proc.stderr
+    assert 'Paddle Inference: runs' in proc.stdout and 'onednn_placement_pass' in proc.stdout  # the default-client note
     with open(out / 'infer_cfg.yml') as f:
         cfg = yaml.safe_load(f)
     assert cfg['model'] == 'deit_tiny_patch16_224' and cfg['output']['name'] == 'probabilities'

@@ -70,8 +70,9 @@ def converted(request, tmp_path_factory):
     return golden, case, model
 
 
-def _our_outputs(case, model, golden):
-    inputs = {k: paddle.to_tensor(rule.to_model_input(v)) for k, v in golden.inputs.items()}
+def _our_outputs(case, model, golden, names=None):
+    """Our outputs on the golden inputs (``names``: only those, for cases whose ``our_outputs`` takes a subset)."""
+    inputs = {k: paddle.to_tensor(rule.to_model_input(v)) for k, v in golden.inputs.items() if not names or k in names}
     with paddle.no_grad():
         return case.our_outputs(model, inputs)
 
@@ -94,32 +95,39 @@ def test_parameter_count_is_the_official_reachable_one(converted):
     assert ours == golden.meta['reachable_params'], (ours, golden.meta['reachable_params'])
 
 
-def _swappable_pair(state):
-    """Two same-shape tensors of one module (a norm's scale and bias, BN mean and variance, ...): what a wrong
-    key map could exchange without any shape check noticing."""
+def _mistake(state):
+    """A converter mistake no shape check notices, as (what, {key: wrong value}): two same-shape tensors of one
+    module exchanged (a norm's scale and bias, BN mean and variance, ...), as a wrong key map could; in a model
+    without such a pair (ESPCN: three convs of distinct shapes), its first conv kernel flipped spatially (a
+    convolution / cross-correlation mix-up)."""
     by_module = {}
     for key, value in state.items():
         by_module.setdefault((key.rpartition('.')[0], tuple(value.shape)), []).append(key)
     pairs = [keys[:2] for keys in by_module.values() if len(keys) > 1]
-    assert pairs, 'no module has two tensors of one shape: give this model another mistake to catch'
-    return pairs[0]
+    if pairs:
+        a, b = pairs[0]
+        return f'{a} <-> {b}', {a: state[b].numpy().copy(), b: state[a].numpy().copy()}
+    kernel = next((k for k, v in state.items() if v.ndim == 4 and min(v.shape[2:]) > 1), None)
+    assert kernel, 'no module has two tensors of one shape and no conv kernel: give this model another mistake to catch'
+    return f'{kernel} flipped', {kernel: np.ascontiguousarray(state[kernel].numpy()[:, :, ::-1, ::-1])}
 
 
 def test_a_converter_mistake_is_caught(converted):
-    """The check can fail: exchanging two same-shape tensors of one module moves some output beyond tolerance."""
+    """The check can fail: a plausible converter mistake (``_mistake``) moves some output beyond tolerance."""
     golden, case, model = converted
     state = model.state_dict()
-    a, b = _swappable_pair(state)
-    saved = {k: state[k].numpy().copy() for k in (a, b)}
+    what, wrong = _mistake(state)
+    saved = {k: state[k].numpy().copy() for k in wrong}
     try:
-        state[a].set_value(saved[b])
-        state[b].set_value(saved[a])
-        ours = _our_outputs(case, model, golden)
+        for key, value in wrong.items():
+            state[key].set_value(value)
+        ours = _our_outputs(case, model, golden, getattr(case, 'MISTAKE_INPUTS', None))
     finally:
         for key, value in saved.items():
             state[key].set_value(value)
-    worst = max(golden_file.rel_l2(ours[n], ref) for n, ref in golden.outputs.items())
-    print(f"\n{golden.meta['case']} with {a} <-> {b}: rel L2 {worst:.2e}")
+    assert ours
+    worst = max(golden_file.rel_l2(value, golden.outputs[name]) for name, value in ours.items())
+    print(f"\n{golden.meta['case']} with {what}: rel L2 {worst:.2e}")
     assert worst > TOLERANCE
 
 

@@ -27,15 +27,8 @@ def test_regnety_160_stages():
                                                           (3024, 1, 112)]
 
 
-@pytest.mark.parametrize('arch', ['regnety_002', 'regnety_004'])
-def test_forward_backward_reaches_every_parameter(arch):
-    paddle.seed(0)
-    model = ppuhd.create_model(arch, num_classes=7, drop_path_rate=0.1, zero_init_last=False)
-    model.train()
-    out = model(paddle.randn([2, 3, 64, 48]))
-    assert out.shape == [2, 7] and bool(paddle.isfinite(out).all())
-    out.square().mean().backward()
-    assert not [n for n, p in model.named_parameters() if not p.stop_gradient and p.grad is None]
+def test_forward_features_keep_the_spatial_grid():
+    model = ppuhd.create_model('regnety_002', num_classes=7)
     assert model.forward_features(paddle.randn([1, 3, 64, 64])).shape == [1, model.num_features, 2, 2]
 
 

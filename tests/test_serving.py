@@ -24,6 +24,8 @@ sys.path.insert(0, os.path.join(ROOT, 'deploy', 'serving'))
 sys.path.insert(0, os.path.join(ROOT, 'deploy', 'python'))
 from app import create_app  # noqa: E402
 from predictor import Predictor, RunOptions  # noqa: E402
+from server import server_config  # noqa: E402
+from ppuhd.utils.image_io import decode_image  # noqa: E402
 
 API_KEY = 'test-key'
 MAX_PIXELS = 200 * 200
@@ -33,11 +35,11 @@ MAX_UPLOAD = 200_000
 class _Server:
     """uvicorn in a thread on a free loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, **limits):
         with socket.socket() as s:
             s.bind(('127.0.0.1', 0))
             self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=self.port, log_level='warning'))
+        self.server = uvicorn.Server(server_config(app, '127.0.0.1', self.port, log_level='warning', **limits))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.time() + 30
@@ -76,8 +78,12 @@ def _rgb(h=40, w=48, seed=0):
 
 
 def _encode(arr, fmt='PNG', **kw):
+    return _save(Image.fromarray(arr), fmt, **kw)
+
+
+def _save(img, fmt='PNG', **kw):
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format=fmt, **kw)
+    img.save(buf, format=fmt, **kw)
     return buf.getvalue()
 
 
@@ -268,3 +274,143 @@ def test_classifier_service_refuses_bad_topk_and_enhance(classifier_service):
     r = httpx.post(classifier_service + '/v1/enhance', content=_encode(_rgb()))
     assert r.status_code == 404 and 'classification model' in r.json()['error']
     assert httpx.get(classifier_service + '/healthz').json()['task'] == 'classification'
+
+
+# ------------------------------------------------------------------ formats, framework errors, one error shape
+@pytest.mark.parametrize('make', [
+    lambda img: _encode(img, 'MPO', save_all=True, append_images=[Image.fromarray(255 - img)]),
+    lambda img: _save(Image.fromarray(img).convert('CMYK'), 'JPEG', quality=95),
+    lambda img: _encode(img, 'JPEG', quality=90, progressive=True),
+    lambda img: _encode(img, 'WEBP', lossless=True),
+    lambda img: _encode(img, 'TIFF', save_all=True, append_images=[Image.fromarray(255 - img)]),
+], ids=['mpo', 'cmyk', 'progressive', 'webp', 'tiff-pages'])
+def test_enhance_accepts_the_formats_of_the_image_gate(client, direct, make):
+    img = _rgb(40, 48)
+    data = make(img)
+    r = client.post('/v1/enhance', content=data)
+    assert r.status_code == 200, r.text
+    expected = _expected_png(direct, decode_image(data, exif=True)) * 255  # what deploy/python/infer.py computes
+    assert np.abs(_decode_png(r.content).astype(np.float32) - expected).max() <= 1.0
+
+
+def _multipart(parts, boundary='XyZ'):
+    body = b''.join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.png"\r\n'
+                    f'Content-Type: image/png\r\n\r\n'.encode() + data + b'\r\n' for name, data in parts)
+    return body + f'--{boundary}--\r\n'.encode()
+
+
+def test_multipart_in_any_letter_case(client):
+    for ctype in ('Multipart/Form-Data; boundary=XyZ', 'MULTIPART/FORM-DATA; BOUNDARY=XyZ'):
+        r = client.post('/v1/enhance', content=_multipart([('file', _encode(_rgb()))]), headers={'Content-Type': ctype})
+        assert r.status_code == 200, (ctype, r.text)
+
+
+def _error_of(r, status):
+    assert r.status_code == status, r.text
+    assert set(r.json()) == {'error'}, r.text
+    return r.json()['error']
+
+
+def test_every_error_has_one_body_shape(client):
+    two = _multipart([('file', _encode(_rgb())), ('file', _encode(_rgb()))])
+    assert 'Too many files' in _error_of(client.post('/v1/enhance', content=two, headers={
+        'Content-Type': 'multipart/form-data; boundary=XyZ'}), 400)
+    assert 'boundary' in _error_of(client.post('/v1/enhance', content=b'x', headers={
+        'Content-Type': 'multipart/form-data'}), 400)
+    _error_of(client.get('/v1/nothing'), 404)
+    _error_of(client.get('/v1/enhance'), 405)
+    assert 'topk' in _error_of(client.post('/v1/classify', params={'topk': 'many'}, content=b'x'), 422)
+
+
+def test_openapi_schema_is_not_served(service, client):
+    for path in ('/openapi.json', '/docs', '/redoc'):
+        assert client.get(path).status_code == 404
+        assert httpx.get(service[0] + path).status_code == 404
+
+
+def test_host_header_must_name_this_server(service):
+    port = service[0].rsplit(':', 1)[1]
+    evil = httpx.get(service[0] + '/healthz', headers={'Host': f'attacker.example:{port}'})
+    assert 'attacker.example' in _error_of(evil, 400) and '--allowed-host' in evil.json()['error']
+    for host in (f'localhost:{port}', f'127.0.0.1:{port}', 'LOCALHOST'):
+        assert httpx.get(service[0] + '/healthz', headers={'Host': host}).status_code == 200
+
+
+def _raw(port, data, close_after=True):
+    s = socket.create_connection(('127.0.0.1', port), timeout=10)
+    s.sendall(data)
+    if close_after:
+        s.close()
+    return s
+
+
+def _metric(client, name, **labels):
+    want = name + '{' + ','.join(f'{k}="{v}"' for k, v in labels.items()) + '}'
+    for line in client.get('/metrics').text.splitlines():
+        if line.startswith(want + ' '):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_500s_framework_errors_and_disconnects(service, client, monkeypatch):
+    before = {s: _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=s) for s in (500, 499, 400, 405)}
+    enhance = Predictor.enhance
+
+    def fails_on_17_rows(self, img):
+        if img.shape[0] == 17:
+            raise RuntimeError('a kernel failed')
+        return enhance(self, img)
+    monkeypatch.setattr(Predictor, 'enhance', fails_on_17_rows)
+    r = client.post('/v1/enhance', content=_encode(_rgb(17, 40)))
+    assert 'internal server error (RuntimeError)' in _error_of(r, 500)
+    client.get('/v1/enhance')
+    client.post('/v1/enhance', content=b'x', headers={'Content-Type': 'multipart/form-data'})
+    port = int(service[0].rsplit(':', 1)[1])
+    # a client that promises 100000 bytes, sends 10 and hangs up
+    _raw(port, b'POST /v1/enhance HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ' + API_KEY.encode() +
+         b'\r\nContent-Length: 100000\r\n\r\n' + b'\x89PNG\r\n\x1a\n\x00\x00')
+    deadline = time.time() + 10
+    while _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=499) == before[499]:
+        assert time.time() < deadline, 'the disconnect was not counted'
+        time.sleep(0.05)
+    after = {s: _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=s) for s in before}
+    assert {s: after[s] - before[s] for s in before} == {500: 1, 499: 1, 400: 1, 405: 1}
+    ok = _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=200)
+    assert client.post('/v1/enhance', content=_encode(_rgb())).status_code == 200
+    assert _metric(client, 'ppuhd_requests_total', endpoint='enhance', status=200) == ok + 1
+
+
+def test_startup_warns_off_loopback_without_key_and_passes_the_limits(uhdfour_export, monkeypatch, capsys):
+    import server
+    started = []
+    monkeypatch.setattr(server.uvicorn.Server, 'run', lambda self: started.append(self.config))
+    monkeypatch.delenv('PPUHD_API_KEY', raising=False)
+    server.main(['--model-dir', uhdfour_export[0], '--host', '0.0.0.0', '--threads', '1', '--header-timeout', '3',
+                 '--max-connections', '7'])
+    assert 'WARNING: binding 0.0.0.0' in capsys.readouterr().err and 'PPUHD_API_KEY' in server.startup_warnings(
+        '0.0.0.0', None, ['localhost'])[0]
+    config = started[0]
+    assert config.host == '0.0.0.0' and config.h11_max_incomplete_event_size == 16 << 10 and config.ws == 'none'
+    assert issubclass(config.http, server.H11Protocol) and config.timeout_keep_alive == 5
+    assert not server.startup_warnings('127.0.0.1', None, ['localhost'])
+    assert not server.startup_warnings('0.0.0.0', 'key', ['localhost'])
+    assert 'DNS rebinding' in server.startup_warnings('127.0.0.1', None, ['*'])[0]
+    assert server.default_allowed_hosts('0.0.0.0') == ['127.0.0.1', 'localhost', '::1']
+    assert server.default_allowed_hosts('10.1.2.3')[-1] == '10.1.2.3'
+
+
+def _thin_png(w, h):
+    buf = io.BytesIO()
+    Image.new('L', (w, h), 90).save(buf, 'PNG')
+    return buf.getvalue()
+
+
+def test_classifier_cost_is_bounded_by_the_aspect_ratio(classifier_service):
+    for w, h in ((20000, 1), (1_000_000, 1), (3, 200), (8_000_000, 1)):
+        tic = time.perf_counter()
+        r = httpx.post(classifier_service + '/v1/classify', content=_thin_png(w, h), timeout=60)
+        reason = _error_of(r, 400)
+        assert time.perf_counter() - tic < 5
+        # libpng itself refuses widths over 1,000,000: either way a 400 with the reason, never a 500
+        assert 'aspect ratio' in reason or (w > 1_000_000 and 'not a decodable PNG' in reason), reason
+    assert httpx.post(classifier_service + '/v1/classify', content=_thin_png(200, 10)).status_code == 200  # 20:1

@@ -148,3 +148,12 @@ def test_enhancement_task_predicts_tiled_and_whole_alike_for_a_pointwise_model()
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     direct = tiled_predict(paddle_tile_fn(model), batch['lq'].numpy(), task.tiling)
     np.testing.assert_allclose(direct, tiled, atol=0)
+
+
+def test_tiling_does_not_prepad_for_models_that_pad_themselves():
+    """A model that pads itself (EDT, LLFormer) gets its tiles unpadded: pre-padding would move the image border
+    the model pads by its own rule; the official LLFormer preset still pads to 16 as test_UHD.py does."""
+    own = ImageIO(size_multiple=24, pads_itself=True, pad_mode='symmetric')
+    assert make_tiling({'tile': 64}, own).size_multiple == 1
+    assert make_tiling({'tile': 64}, ImageIO(size_multiple=8)).size_multiple == 8
+    assert make_tiling('official_uhd', ImageIO(size_multiple=16, pads_itself=True)).size_multiple == 16

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import paddle
@@ -128,3 +129,111 @@ def test_image_unreadable_during_training_fails_naming_it(tiny_uhdll, tmp_path):
                           text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120)
     assert proc.returncode != 0
     assert 'img003.png' in proc.stderr
+
+
+# ------------------------------------------------------------------ robustness: disks, identities, debris, workers
+def _no_temp_files(*folders):
+    return not [name for folder in folders for name in os.listdir(folder) if '.tmp.' in name]
+
+
+def test_full_disk_keeps_the_last_good_checkpoint_and_no_partial_file(reference_run, tiny_uhdll, tmp_path):
+    ref_out, _ = reference_run
+    args = _train_args(tiny_uhdll, tmp_path)
+    full = _run([os.path.join(HELPERS, 'killed_train.py'), 'disk-full', '6', '--', *args], check=False)
+    assert full.returncode == 2 and 'Traceback' not in full.stderr, full.stderr[-2000:]
+    assert 'No space left on device' in full.stderr and 'iter_00000003.pdckpt is intact' in full.stderr
+    assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['iter_00000003.pdckpt']
+    assert _no_temp_files(tmp_path, tmp_path / 'checkpoints')
+    _run([TRAIN, *args, '--resume', 'auto'])  # space freed: the run continues from iteration 3
+    _assert_bitwise_equal(_params(ref_out / 'final_model.pdparams'), _params(tmp_path / 'final_model.pdparams'))
+
+
+def test_old_checkpoints_are_pruned_before_a_new_one_is_written(tiny_uhdll, tmp_path):
+    """A disk with room for keep_last checkpoints suffices: pruning after saving needed keep_last + 1."""
+    args = _train_args(tiny_uhdll, tmp_path, ['train.total_iters=9', 'train.eval_interval=9', 'train.keep_last=2'])
+    _run([os.path.join(HELPERS, 'killed_train.py'), 'disk-room', '2', '--', *args])
+    assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['iter_00000006.pdckpt', 'iter_00000009.pdckpt']
+
+
+def _resumable_copy(reference_run, folder, edit=None):
+    """``folder`` with the reference run's iteration-3 checkpoint (optionally with its state edited)."""
+    from ppuhd.engine import checkpoint as ckpt
+    src = reference_run[0] / 'checkpoints' / 'iter_00000003.pdckpt'
+    (folder / 'checkpoints').mkdir(parents=True)
+    if edit is None:
+        os.link(src, folder / 'checkpoints' / src.name)
+    else:
+        state = ckpt.load_checkpoint(str(src))
+        edit(state)
+        ckpt.atomic_save(state, str(folder / 'checkpoints' / src.name))
+    return folder
+
+
+@pytest.mark.parametrize('change, message', [
+    ('seed=1', 'seed: 0 in the checkpoint, 1 now'),
+    ('data.batch_size=1', 'batch_size: 2 in the checkpoint, 1 now'),
+    ('train.accum_steps=2', 'accum_steps: 1 in the checkpoint, 2 now'),
+    ('train.total_iters=12', 'total_iters: 6 in the checkpoint, 12 now'),
+    ('model.type="uhdfour_lol"', "model: {'type': 'uhdfour'} in the checkpoint, {'type': 'uhdfour_lol'} now"),
+    (None, 'world_size: 2 in the checkpoint, 1 now'),
+])
+def test_resume_refuses_a_run_of_another_identity(reference_run, tiny_uhdll, tmp_path, change, message):
+    from ppuhd.config import get_config
+    from ppuhd.engine import Trainer
+
+    def two_ranks(state):
+        state['run']['world_size'] = 2
+    out = _resumable_copy(reference_run, tmp_path / 'run', None if change else two_ranks)
+    cfg = get_config(DEMO_CFG, tiny_overrides(tiny_uhdll, out) + ([change] if change else []))
+    with pytest.raises(ValueError, match='Cannot resume') as err:
+        Trainer(cfg, resume='auto')
+    assert message in str(err.value) and '--force-resume' in str(err.value)
+
+
+def test_forced_resume_keeps_the_earlier_config_and_starts_clean(reference_run, tiny_uhdll, tmp_path):
+    out = _resumable_copy(reference_run, tmp_path / 'run')
+    (out / 'config.yml').write_text((reference_run[0] / 'config.yml').read_text())
+    debris = [out / 'best_model.pdparams.tmp.4242', out / 'config.yml.tmp.17', out / 'checkpoints' /
+              'iter_00000006.pdckpt.tmp.4242']  # what a SIGKILL during writes leaves
+    for path in debris:
+        path.write_bytes(b'partial')
+    args = _train_args(tiny_uhdll, out, ['train.total_iters=7', 'train.eval_interval=7', 'train.save_interval=7'])
+    refused = _run([TRAIN, *args, '--resume', 'auto'], check=False)
+    assert refused.returncode == 2 and 'total_iters: 6 in the checkpoint, 7 now' in refused.stderr
+    _run([TRAIN, *args, '--resume', 'auto', '--force-resume'])
+    log = (out / 'train.log').read_text()
+    assert '--force-resume: resuming' in log and 'resumed from' in log and 'iter 7/7' in log
+    assert all(not path.exists() for path in debris) and log.count('Removed the incomplete write') == 3
+    kept = out / 'config.before_iter_00000003.yml'
+    assert 'total_iters: 6' in kept.read_text() and 'total_iters: 7' in (out / 'config.yml').read_text()
+    assert _no_temp_files(out, out / 'checkpoints')
+
+
+def test_data_loader_workers_die_with_a_killed_trainer(tiny_uhdll, tmp_path):
+    import uuid
+    token = uuid.uuid4().hex  # inherited by the workers: finds them after their parent is gone
+    mark = f'PPUHD_TEST_RUN={token}'.encode()
+
+    def marked():
+        found = []
+        for pid in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open(f'/proc/{pid}/environ', 'rb') as f:
+                    if mark in f.read().split(b'\0'):
+                        found.append(int(pid))
+            except OSError:
+                pass
+        return found
+    env = dict(os.environ, OMP_NUM_THREADS='1', PPUHD_TEST_RUN=token)
+    args = _train_args(tiny_uhdll, tmp_path, ['data.num_workers=2'])
+    with open(tmp_path / 'log.txt', 'w') as log:  # not a pipe: surviving workers would hold it open
+        proc = subprocess.run([sys.executable, os.path.join(HELPERS, 'killed_train.py'), 'at-iter', '2', '--', *args],
+                              stdout=log, stderr=log, env=env, timeout=300)
+    assert proc.returncode == -9 and 'iter 2/6' in (tmp_path / 'log.txt').read_text()
+    deadline = time.time() + 10
+    while marked():
+        if time.time() > deadline:
+            for pid in marked():
+                os.kill(pid, 9)
+            pytest.fail('DataLoader workers outlived the SIGKILLed trainer')
+        time.sleep(0.1)

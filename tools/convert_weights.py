@@ -29,7 +29,8 @@ def main(argv=None) -> int:
     parser.add_argument('--src', help='official checkpoint (.pth/.pt/..., .npz, .safetensors or .pdparams)')
     parser.add_argument('--dst', help='output .pdparams')
     parser.add_argument('--trust-pickle', action='store_true',
-                        help='let torch unpickle arbitrary objects (only for files you trust)')
+                        help='let torch / Paddle unpickle arbitrary objects, which can run code '
+                             '(only for files you trust)')
     parser.add_argument('--list', action='store_true', help='print the supported architectures and exit')
     args = parser.parse_args(argv)
     if args.list:

@@ -14,7 +14,9 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')
 
 from ppuhd.config import add_config_args, get_config  # noqa: E402
 from ppuhd.engine import build_dataset, build_task, evaluate, setup_device  # noqa: E402
+from ppuhd.engine.evaluator import metric_config  # noqa: E402
 from ppuhd.utils import cli, dist  # noqa: E402
+from ppuhd.utils.fileio import atomic_write_text  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -29,10 +31,11 @@ def main(argv=None) -> int:
     task = build_task(cfg, inference=True)
     dataset = build_dataset(cfg, 'val', task.model)
     per_image = {}
-    metrics = evaluate(task, dataset, cfg['eval']['metrics'],
+    metric_cfg = metric_config(cfg['eval'], task)
+    metrics = evaluate(task, dataset, metric_cfg,
                        on_image=lambda name, arrays, values: per_image.update({name: values}),
                        batch_size=cfg['data'].get('eval_batch_size', cfg['data']['batch_size']))
-    names = [n for n, kw in cfg['eval']['metrics'].items() if kw is not None]
+    names = [n for n, kw in metric_cfg.items() if kw is not None]
     print(f"{'':10s}" + ''.join(f'{n:>10s}' for n in names))
     print(f"{'model':10s}" + ''.join(f'{metrics[n]:10.4f}' for n in names))
     baseline = getattr(task, 'baseline_name', None)  # image-to-image: the input itself, or its bicubic upscaling
@@ -40,10 +43,8 @@ def main(argv=None) -> int:
         print(f'{baseline:10s}' + ''.join(f"{metrics[f'{baseline}_{n}']:10.4f}" for n in names))
     out_path = args.json or os.path.join(cfg['output_dir'], 'eval.json')
     if dist.is_main_process():
-        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-        with open(out_path, 'w') as f:
-            json.dump({'weights': args.weights, 'images': len(dataset), 'mean': metrics,
-                       'per_image': per_image}, f, indent=2)
+        atomic_write_text(out_path, json.dumps({'weights': args.weights, 'images': len(dataset), 'mean': metrics,
+                                                'per_image': per_image}, indent=2))
         print(f'wrote {out_path}')
     return 0
 

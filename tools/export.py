@@ -31,9 +31,10 @@ def main(argv=None) -> int:
     setup_device('cpu', cfg.get('num_threads'))
     options = {'softmax': True} if args.softmax else {}  # the task's export options (Task.EXPORT_OPTIONS)
     infer_cfg = export_model(cfg, args.weights, args.output, onnx=args.onnx, **options)
-    files = [infer_cfg['model_file'], infer_cfg['params_file'], 'infer_cfg.yml'] + \
-        ([infer_cfg['onnx_file']] if 'onnx_file' in infer_cfg else [])
+    files = sorted(os.listdir(args.output))
     print(f"exported {infer_cfg['model']} ({infer_cfg['task']}) to {args.output}: {', '.join(files)}")
+    note = infer_cfg['paddle_inference']
+    print(f"Paddle Inference: {note['default_config']}; {note['note']}")
     return 0
 
 

@@ -36,8 +36,10 @@ DEFAULT_CASES = ['uhdfour@512', 'uhdfour@1080p', 'uhdfour@4k', 'deit_s@b1', 'dei
                  'llformer_tiled@1080p']
 # infer_reuse: infer_fp32 with --reuse-memory (freed memory kept by glibc malloc: faster, higher peak)
 # infer_plain: Paddle Inference fp32 without oneDNN (plain kernels; much lower peak memory on Paddle 3.3.1)
+# infer_default: Paddle Inference with its default settings, as a user's own Config (oneDNN on, no pass deleted)
 # peer / peer_reuse: the official PyTorch code (--peer), with glibc's default allocator / with --reuse-memory's
-BACKENDS = ('dygraph', 'infer_fp32', 'infer_reuse', 'infer_bf16', 'infer_plain', 'onnx', 'peer', 'peer_reuse')
+BACKENDS = ('dygraph', 'infer_fp32', 'infer_reuse', 'infer_bf16', 'infer_plain', 'infer_default', 'onnx', 'peer',
+            'peer_reuse')
 PEERS = ('peer', 'peer_reuse')
 
 
@@ -80,6 +82,26 @@ def _infer_runner(spec: dict):
     return Predictor(spec['model_dir'], opts).infer
 
 
+def _default_runner(spec: dict):
+    """A user's own client: ``Config`` with Paddle Inference's defaults (CPU: oneDNN on, every default pass)."""
+    from paddle import inference
+    from predictor import load_infer_cfg
+    cfg = load_infer_cfg(spec['model_dir'])
+    config = inference.Config(os.path.join(spec['model_dir'], cfg['model_file']),
+                              os.path.join(spec['model_dir'], cfg['params_file']))
+    config.disable_gpu()
+    config.set_cpu_math_library_num_threads(spec['threads'])
+    predictor = inference.create_predictor(config)
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+
+    def run(x):
+        handle.reshape(list(x.shape))
+        handle.copy_from_cpu(x)
+        predictor.run()
+        return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+    return run
+
+
 def _peer_runner(spec: dict):
     """The official PyTorch UHDFour (InteractNet) from the user's checkout, never vendored."""
     import importlib.util
@@ -102,7 +124,8 @@ def _peer_runner(spec: dict):
 
 def run_case(spec: dict) -> dict:
     """Inside the child process: warm up, time ``repeats`` runs, report medians and peak RSS."""
-    runner = {'dygraph': _dygraph_runner, 'peer': _peer_runner, 'peer_reuse': _peer_runner}.get(
+    runner = {'dygraph': _dygraph_runner, 'infer_default': _default_runner, 'peer': _peer_runner,
+              'peer_reuse': _peer_runner}.get(
         spec['backend'], _infer_runner)(spec)
     x = _input(spec)
     for _ in range(spec['warmup']):

@@ -8,6 +8,8 @@
     python deploy/python/infer.py --model-dir M --input photos/ --output o/ --device gpu --trt --trt-shape-file shapes.txt
 
 A file that cannot be read or run is reported and the others continue; the exit status is 1 if any failed.
+Outputs are ``<stem>.png`` (``<name>.png`` for inputs whose stems collide), never over an input; inputs are
+turned upright by their EXIF orientation (ppuhd/utils/batch.py, ppuhd/utils/image_io.py).
 """
 import argparse
 import json
@@ -18,10 +20,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from predictor import DeployError, Predictor, RunOptions  # noqa: E402
-from ppuhd.utils.image_io import list_images, read_image_native, write_image  # noqa: E402
+from ppuhd.utils import batch  # noqa: E402
+from ppuhd.utils.fileio import atomic_write_text  # noqa: E402
+from ppuhd.utils.image_io import read_image_native, write_image  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -55,43 +58,32 @@ def options(args) -> RunOptions:
                       gpu_id=args.gpu_id, reuse_memory=args.reuse_memory)
 
 
-def run_file(predictor: Predictor, src: str, output: str, topk: int, results: dict) -> None:
-    img = read_image_native(src)
+def run_file(predictor: Predictor, src: str, dst: str, topk: int, results: dict) -> None:
+    img = read_image_native(src, exif=True)
     if predictor.task == 'classification':
         results[os.path.basename(src)] = predictor.classify(img, topk)
         return
     out = predictor.enhance(img)
     np.clip(out, 0, 1, out=out)
-    write_image(os.path.join(output, os.path.splitext(os.path.basename(src))[0] + '.png'), out)
+    write_image(dst, out)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not os.path.exists(args.input):
-        raise DeployError(f'--input {args.input} does not exist')
-    files = list_images(args.input) if os.path.isdir(args.input) else [args.input]
-    if not files:
-        raise DeployError(f'no images (.png .jpg .bmp .tif) in {args.input}')
+    files = batch.collect_inputs(args.input)
+    outputs = batch.plan_outputs(files, args.input, args.output)
+    batch.prepare_output_dir(args.output)
     predictor = Predictor(args.model_dir, options(args))
-    failures, results = [], {}
-    for src in tqdm(files, desc='infer', disable=len(files) == 1):
-        try:
-            run_file(predictor, src, args.output, args.topk, results)
-        except (OSError, ValueError) as err:
-            failures.append((src, err))
+    results = {}
+    failures = batch.run_batch(files, lambda src: run_file(predictor, src, outputs[src], args.topk, results))
     if results:
-        os.makedirs(args.output, exist_ok=True)
-        with open(os.path.join(args.output, 'topk.json'), 'w') as f:
-            json.dump(results, f, indent=2)
-    print(f'{len(files) - len(failures)}/{len(files)} images done, results in {args.output}')
-    for src, err in failures:
-        print(f'FAILED {src}: {err}', file=sys.stderr)
-    return 1 if failures else 0
+        atomic_write_text(os.path.join(args.output, 'topk.json'), json.dumps(results, indent=2))
+    return batch.report(len(files), failures, f'{{done}}/{{total}} images done, results in {args.output}')
 
 
 if __name__ == '__main__':
     try:
         sys.exit(main())
-    except (DeployError, OSError, ImportError) as error:
+    except (DeployError, OSError, ValueError, ImportError) as error:
         print(f'error: {error}', file=sys.stderr)
         sys.exit(2)

@@ -19,16 +19,26 @@ from PIL import Image
 sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
 from ppuhd.inference import ImageIO, TilingConfig, tiled_predict  # noqa: E402
 from ppuhd.inference.planes import model_planes, to_rgb  # noqa: E402
-# Paddle Inference 3.3.1 oneDNN passes left out:
-# - conv_activation_onednn_fuse_pass segfaults on convs followed by a LeakyReLU (UHDFour's);
-# - onednn_placement_pass moves every elementwise op to oneDNN, whose binary kernels fall back to a slow
-#   reference path when one input is in a conv's blocked layout and the other plain (after an FFT or a
-#   gather). Without it convs stay oneDNN (their fusion passes emit oneDNN ops) and the rest runs on
-#   Paddle's kernels: UHDFour 544x960, 1 thread, 1.60 s -> 1.17 s per image (CPU time, shared machine);
-# - operator_reshape_onednn_fuse_pass breaks ViT/DeiT graphs (the position-embedding reshape: "The type
-#   tensor<1x16x192xf32> of outputs[0][1] must be equal to type tensor<1x4x4x192xf32>").
-ONEDNN_SKIPPED_PASSES = ('conv_activation_onednn_fuse_pass', 'onednn_placement_pass',
-                         'operator_reshape_onednn_fuse_pass')
+from ppuhd.metrics.classification import topk_entries  # noqa: E402
+# Paddle Inference 3.3.1 oneDNN pass left out, for speed only: every exported graph also runs under the
+# default passes (tests/test_default_client.py; infer_cfg.yml says so, docs/deploy.md explains).
+# onednn_placement_pass moves every elementwise op to oneDNN, whose binary kernels fall back to a slow
+# reference path when one input is in a conv's blocked layout and the other plain (after an FFT, a gather
+# or a pooling). Without it convs and matmuls stay oneDNN (their fusion passes emit oneDNN ops) and the rest
+# runs on Paddle's kernels: UHDFour 544x960, 1 thread, 1.60 s -> 1.17 s per image (CPU time, shared machine).
+# Must equal ppuhd.engine.export.ONEDNN_SLOW_PASSES, what infer_cfg.yml recommends (tested).
+ONEDNN_SKIPPED_PASSES = ('onednn_placement_pass',)
+# Classifiers resize the short side and keep the aspect ratio, so the resized image grows with it:
+# a 1 x 20000 PNG of 138 bytes would become 256 x 5,120,000 pixels (3.9 GB). Up to this ratio the
+# resized image stays below 20 x the square crop (1.3 Mpx at DeiT's 256).
+MAX_ASPECT_RATIO = 20
+
+
+def check_aspect_ratio(h: int, w: int) -> None:
+    """Refuse a classifier input whose resize would cost far more than the crop it feeds (DeployError)."""
+    if max(h, w) > MAX_ASPECT_RATIO * min(h, w):
+        raise DeployError(f'image is {w}x{h}, an aspect ratio over {MAX_ASPECT_RATIO}:1: resizing its short side '
+                          f'would make a huge image of which the classifier sees a small crop; crop it first')
 
 
 class DeployError(ValueError):
@@ -269,16 +279,14 @@ class Predictor:
 
     def classify(self, img: np.ndarray, topk: int = 5) -> List[dict]:
         """Top-k of one image: [{'index', 'score', 'label'}], best first."""
-        scores = self.classify_batch([img])[0]
-        names = self.cfg.get('class_names') or []
-        order = np.argsort(-scores, kind='stable')[:topk]
-        return [{'index': int(i), 'score': float(scores[i]), 'label': names[i] if i < len(names) else str(int(i))}
-                for i in order]
+        return topk_entries(self.classify_batch([img])[0], topk, self.cfg.get('class_names'))
 
     def preprocess_classifier(self, img: np.ndarray) -> np.ndarray:
         """HWC RGB uint8 (or uint16, rounded to 8 bit) -> CHW float32 by the training config's eval transform."""
         if img.dtype == np.uint16:
             img = np.round(img / 257.0).astype(np.uint8)
+        h, w = img.shape[:2]
+        check_aspect_ratio(h, w)
         return self.transform(Image.fromarray(np.ascontiguousarray(img[:, :, :3]), 'RGB'))
 
     def _expect(self, task: str) -> None:

@@ -138,7 +138,21 @@ class ClsEvalTransform:
     def __init__(self, img_size: int = 224, crop_pct: float = 0.875, interpolation: str = 'bicubic',
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
         self.img_size, self.resize_to = img_size, int(img_size / crop_pct)
-        self.resample, self.mean, self.std = _PIL_INTERP[interpolation], mean, std
+        self.interpolation, self.resample, self.mean, self.std = interpolation, _PIL_INTERP[interpolation], mean, std
+
+    def paddleclas_ops(self) -> list:
+        """This transform as PaddleClas deploy ``PreProcess.transform_ops`` (paddleclas/deploy/python/preprocess.py).
+
+        The same resampling (PIL, same filter), short side and crop size; PaddleClas rounds the long side
+        (``round``, torchvision truncates) and takes the crop offset with ``//`` (we ``round``), so on images
+        whose long side or margin is fractional its input can differ from ours by a one-pixel shift or scale.
+        """
+        return [{'ResizeImage': {'resize_short': self.resize_to, 'interpolation': self.interpolation,
+                                 'backend': 'pil'}},
+                {'CropImage': {'size': self.img_size}},
+                {'NormalizeImage': {'scale': 1.0 / 255.0, 'mean': [float(m) for m in self.mean],
+                                    'std': [float(v) for v in self.std], 'order': '', 'channel_num': 3}},
+                {'ToCHWImage': None}]
 
     def __call__(self, img: Image.Image, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         short, long_ = sorted((img.width, img.height))

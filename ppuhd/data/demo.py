@@ -175,19 +175,13 @@ def _sha256(path: str) -> str:
 def _write_dataset(folder: str, config: dict) -> dict:
     """Write every pair and, last, the manifest into ``folder``."""
     images: Dict[str, List[dict]] = {'train': [], 'test': []}
-    files = {}
     for split, name, photo, gt, rng, exposure in _samples(config['seed']):
         lq = simulate_low_light(gt, exposure, rng)
         for sub, img in (('input', lq), ('gt', gt)):
-            rel = f'{_SPLIT_DIRS[split]}/{sub}/{name}.png'
-            write_image(os.path.join(folder, rel), img)
-            files[rel] = _sha256(os.path.join(folder, rel))
+            write_image(os.path.join(folder, f'{_SPLIT_DIRS[split]}/{sub}/{name}.png'), img)
         images[split].append({'name': name, 'source': photo, 'exposure': round(exposure, 6),
                               'size': list(gt.shape[:2])})
-    manifest = {'config': config, 'images': images, 'files': files}
-    with open(os.path.join(folder, 'manifest.json'), 'w') as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-    return manifest
+    return write_manifest(folder, config, images)
 
 
 def _valid_manifest(out_dir: str, config: dict) -> Tuple[Optional[dict], str]:
@@ -209,10 +203,10 @@ def _valid_manifest(out_dir: str, config: dict) -> Tuple[Optional[dict], str]:
     return manifest, ''
 
 
-def _check_replaceable(out_dir: str) -> None:
+def _check_replaceable(out_dir: str, own_entries) -> None:
     """Refuse to delete a folder that holds anything but a previous demo build."""
     if os.path.exists(out_dir):
-        foreign = sorted(set(os.listdir(out_dir)) - _OWN_ENTRIES) if os.path.isdir(out_dir) else [out_dir]
+        foreign = sorted(set(os.listdir(out_dir)) - set(own_entries)) if os.path.isdir(out_dir) else [out_dir]
         if foreign:
             raise FileExistsError(f"'{out_dir}' exists and holds files that are not demo data ({foreign[:5]}); "
                                   'choose another output folder or empty it')
@@ -229,6 +223,47 @@ def _swap_in(tmp_dir: str, out_dir: str) -> None:
         shutil.rmtree(old)
 
 
+def build_once(out_dir: str, config: dict, write, own_entries, force: bool = False) -> dict:
+    """``write(folder, config) -> manifest`` into ``out_dir`` unless an identical build is already there.
+
+    The folder is reused when its ``manifest.json`` has the same ``config`` and every file still has its
+    sha256; otherwise it is built in a hidden sibling and renamed into place (an interrupted build never
+    looks complete), refusing to replace a folder holding anything but ``own_entries``.
+    """
+    out_dir = os.path.abspath(out_dir)
+    if not force:
+        manifest, reason = _valid_manifest(out_dir, config)
+        if manifest is not None:
+            logger.info('Demo data in %s is complete and matches its recipe: skipping the build', out_dir)
+            return manifest
+        if os.path.exists(out_dir):
+            logger.info('Rebuilding demo data in %s: %s', out_dir, reason)
+    _check_replaceable(out_dir, own_entries)
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=f'.{os.path.basename(out_dir)}.building-', dir=parent)
+    try:
+        manifest = write(tmp_dir, config)
+        _swap_in(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return manifest
+
+
+def write_manifest(folder: str, config: dict, images: dict) -> dict:
+    """``manifest.json`` (the recipe, ``images``, the sha256 of every file below ``folder``), written last."""
+    files = {}
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            files[os.path.relpath(full, folder).replace(os.sep, '/')] = _sha256(full)
+    manifest = {'config': config, 'images': images, 'files': dict(sorted(files.items()))}
+    with open(os.path.join(folder, 'manifest.json'), 'w') as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    return manifest
+
+
 def build_demo_dataset(out_dir: str, seed: int = 0, force: bool = False) -> dict:
     """Build the demo dataset into ``out_dir`` unless an identical build is already there.
 
@@ -241,25 +276,7 @@ def build_demo_dataset(out_dir: str, seed: int = 0, force: bool = False) -> dict
         The manifest: ``config`` (the recipe), ``images`` (per split: name, source photo, exposure,
         size) and ``files`` (relative path -> sha256).
     """
-    out_dir = os.path.abspath(out_dir)
-    config = demo_config(seed)
-    if not force:
-        manifest, reason = _valid_manifest(out_dir, config)
-        if manifest is not None:
-            logger.info('Demo data in %s is complete and matches seed %d: skipping the build', out_dir, seed)
-            return manifest
-        if os.path.exists(out_dir):
-            logger.info('Rebuilding demo data in %s: %s', out_dir, reason)
-    _check_replaceable(out_dir)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f'.{os.path.basename(out_dir)}.building-', dir=parent)
-    try:
-        manifest = _write_dataset(tmp_dir, config)
-        _swap_in(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    logger.info('Built demo data in %s: %d train / %d test pairs', out_dir, len(manifest['images']['train']),
+    manifest = build_once(out_dir, demo_config(seed), _write_dataset, _OWN_ENTRIES, force)
+    logger.info('Demo data in %s: %d train / %d test pairs', out_dir, len(manifest['images']['train']),
                 len(manifest['images']['test']))
     return manifest

@@ -4,7 +4,9 @@ Folder layout: ``<root>/<split>/<class>/*.<image>``; class index = position of t
 folder name in the sorted list of class folders (as torchvision ``ImageFolder``).
 List file: one ``<path> <label>`` per line, paths relative to ``root`` (PaddleClas).
 Missing or empty folders, malformed lines and missing files fail at construction,
-naming the path; an unreadable image fails when loaded, naming the path.
+naming the path; an unreadable image fails when loaded, naming the path. Images are read
+by the project's image gate (``ppuhd.utils.image_io``: pixel limit, formats, errors), 8-bit RGB
+as stored (no EXIF rotation), then handed to the PIL transforms.
 
 A sample is ``{'image': float32 CHW, 'label': int64, 'name': str}`` plus ``'seed'``
 when the index carries an augmentation seed (``(index, seed)`` from the sampler).
@@ -17,12 +19,12 @@ from paddle.io import Dataset
 from PIL import Image
 
 from ..registry import DATASETS
-from ..utils.image_io import IMAGE_EXTENSIONS
+from ..utils.image_io import IMAGE_EXTENSIONS, read_image
 from .cls_transforms import CLS_TRANSFORMS
 
 
 class _ClassificationDataset(Dataset):
-    """``samples`` of (path, label) read with PIL (RGB) and transformed by a ``CLS_TRANSFORMS`` config."""
+    """``samples`` of (path, label) read as RGB by the image gate and transformed by a ``CLS_TRANSFORMS`` config."""
 
     def __init__(self, samples: List[Tuple[str, int]], transform: dict, num_classes: int):
         self.samples, self.num_classes = samples, num_classes
@@ -34,11 +36,7 @@ class _ClassificationDataset(Dataset):
     def __getitem__(self, index: Union[int, Tuple[int, int]]) -> dict:
         index, seed = index if isinstance(index, (tuple, list)) else (index, None)
         path, label = self.samples[index]
-        try:
-            with Image.open(path) as img:
-                img = img.convert('RGB')
-        except (OSError, ValueError) as exc:
-            raise OSError(f'Cannot read image {path}: {exc}') from exc
+        img = Image.fromarray(read_image(path))
         sample = {'image': self.transform(img, np.random.default_rng(seed)), 'label': np.int64(label),
                   'name': os.path.basename(path)}
         if seed is not None:
@@ -50,12 +48,17 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+def class_folders(folder: str) -> List[str]:
+    """Sorted names of the class sub-folders of ``folder`` (class index = position, as torchvision)."""
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir())
+
+
 def scan_image_folder(folder: str) -> Tuple[List[str], List[Tuple[str, int]]]:
     """(sorted class names, [(path, class index)]) of ``folder/<class>/*``."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Image folder '{folder}' does not exist; expected <root>/<split>/<class>/<images> "
                                 '(ImageNet layout), or use ListDataset with a list file')
-    classes = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    classes = class_folders(folder)
     if not classes:
         raise FileNotFoundError(f"'{folder}' has no class sub-folders; expected {folder}/<class>/<images>")
     samples = []

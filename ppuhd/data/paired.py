@@ -4,19 +4,20 @@ Pairs are matched by file stem (``0001.JPG`` pairs with ``0001.png``); there are
 no list files. Everything that can be checked without decoding pixels is
 checked in ``__init__``, so a bad dataset fails before the first iteration:
 missing folders, empty folders, unmatched or duplicated stems, files that are
-not images (header magic bytes), and pairs whose header sizes differ (PNG, JPEG
-and BMP headers are parsed; TIFF sizes are compared when a pair is loaded).
+not images (header magic bytes), images whose header declares more pixels than the image
+gate's limit (``ppuhd.utils.image_io``), and pairs whose header sizes differ.
 A file with a valid header but a corrupt body is reported by ``read_image_native``
 when it is first read, as an ``OSError`` naming the path.
 """
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from paddle.io import Dataset
 
 from ..registry import DATASETS
-from ..utils.image_io import IMAGE_EXTENSIONS, list_images, read_image_native, read_image_size, sniff_image_format
+from ..utils.image_io import (IMAGE_EXTENSIONS, MAX_PIXELS_ENV, default_max_pixels, list_images, read_image_native,
+                              read_image_size, sniff_image_format)
 from ..inference.contract import ImageIO
 from .transforms import (mod_crop_pair, nine_way_flip_rot, paired_random_crop, random_flip_rot, round_crop_size,
                          to_chw_float)
@@ -94,20 +95,48 @@ def _listed(items: Sequence) -> str:
     return ', '.join(map(str, items[:_MAX_LISTED])) + more
 
 
-def match_pairs(lq_dir: str, gt_dir: str) -> List[Tuple[str, str, str]]:
-    """(lq_path, gt_path, stem) for every stem present in both folders, sorted by stem.
+def match_pairs(lq_dir: str, gt_dir: str, lq_key: Optional[Callable[[str], str]] = None,
+                gt_key: Optional[Callable[[str], str]] = None) -> List[Tuple[str, str, str]]:
+    """(lq_path, gt_path, gt stem) for every pairing key present in both folders, sorted by key.
+
+    The key of a file is its stem, mapped by ``lq_key`` / ``gt_key`` when the two sides name files differently
+    (``babyx2`` with ``baby``: see :func:`strip_scale_suffix`; ``rain-001`` with ``norain-001``).
 
     Raises:
         FileNotFoundError: a folder is missing or holds no images.
-        ValueError: some stems are present on one side only, or twice on one side.
+        ValueError: some keys are present on one side only, or twice on one side.
     """
-    lq, gt = _images_by_stem(lq_dir), _images_by_stem(gt_dir)
+    lq, gt = (_keyed(_images_by_stem(d), key, d) for d, key in ((lq_dir, lq_key), (gt_dir, gt_key)))
     lq_only, gt_only = sorted(lq.keys() - gt.keys()), sorted(gt.keys() - lq.keys())
     if lq_only or gt_only:
+        names = [os.path.basename(lq[k][0]) for k in lq_only], [os.path.basename(gt[k][0]) for k in gt_only]
+        rule = ('Pairs are matched by file name without extension' if lq_key is None and gt_key is None
+                else 'Pairs are matched by file name without extension after the naming rule of the layout '
+                     "(e.g. 'babyx2' pairs with 'baby', 'rain-001' with 'norain-001')")
         raise ValueError(f"Unpaired images: {len(lq_only)} in '{lq_dir}' without a gt "
-                         f'[{_listed(lq_only)}], {len(gt_only)} in \'{gt_dir}\' without an input '
-                         f'[{_listed(gt_only)}]. Pairs are matched by file name without extension.')
-    return [(lq[s], gt[s], s) for s in sorted(lq)]
+                         f'[{_listed(names[0])}], {len(gt_only)} in \'{gt_dir}\' without an input '
+                         f'[{_listed(names[1])}]. {rule}.')
+    return [(lq[k][0], gt[k][0], gt[k][1]) for k in sorted(lq)]
+
+
+def _keyed(by_stem: Dict[str, str], key: Optional[Callable[[str], str]], folder: str) -> Dict[str, Tuple[str, str]]:
+    """pairing key -> (path, stem); two stems with one key are an error."""
+    out: Dict[str, Tuple[str, str]] = {}
+    for stem, path in sorted(by_stem.items()):
+        k = key(stem) if key else stem
+        if k in out:
+            raise ValueError(f"'{out[k][0]}' and '{path}' in '{folder}' both pair as '{k}', so pairing is ambiguous")
+        out[k] = (path, stem)
+    return out
+
+
+def strip_scale_suffix(scale: int) -> Callable[[str], str]:
+    """Pairing key of a low-resolution file: ``babyx2`` -> ``baby`` (DIV2K ``0001x2``, Set5 ``babyx2``) for x2."""
+    suffix = f'x{scale}'
+
+    def key(stem: str) -> str:
+        return stem[:-len(suffix)] if stem.lower().endswith(suffix) and len(stem) > len(suffix) else stem
+    return key
 
 
 def _size_text(hw) -> str:
@@ -115,23 +144,30 @@ def _size_text(hw) -> str:
 
 
 def check_headers(pairs: Sequence[Tuple[str, str, str]], scale: int = 1) -> None:
-    """Cheap pre-flight check: every file is a non-empty PNG/JPEG/BMP/TIFF, and pair sizes agree.
+    """Cheap pre-flight check: every file is a non-empty PNG/JPEG/BMP/TIFF/WebP within the pixel limit, and pair
+    sizes agree.
 
     Only file headers are read (a few bytes each), so this is fast even for 4K
     datasets; a corrupt image body is caught by ``read_image_native`` instead.
     With ``scale`` > 1 the gt must be ``scale`` times the input (see ``mod_crop_pair``).
 
     Raises:
-        OSError: some files are not images (listed).
+        OSError: some files are not images, or declare too many pixels (listed).
         ValueError: some pairs have sizes that do not pair (listed).
     """
     bad = [p for lq, gt, _ in pairs for p in (lq, gt) if sniff_image_format(p) is None]
     if bad:
-        raise OSError(f'{len(bad)} file(s) are empty or not PNG/JPEG/BMP/TIFF images (unknown header): '
+        raise OSError(f'{len(bad)} file(s) are empty or not PNG/JPEG/BMP/TIFF/WebP images (unknown header): '
                       f'{_listed(bad)}')
+    sizes = {p: read_image_size(p) for lq, gt, _ in pairs for p in (lq, gt)}
+    limit = default_max_pixels()
+    huge = [f'{p} ({hw[1]}x{hw[0]})' for p, hw in sizes.items() if hw and hw[0] * hw[1] > limit]
+    if huge:
+        raise OSError(f'{len(huge)} file(s) declare more than {limit} pixels (the image limit, {MAX_PIXELS_ENV}): '
+                      f'{_listed(huge)}')
     mismatched = []
     for lq, gt, _ in pairs:
-        lq_hw, gt_hw = read_image_size(lq), read_image_size(gt)
+        lq_hw, gt_hw = sizes[lq], sizes[gt]
         if lq_hw and gt_hw and mod_crop_pair(lq_hw, gt_hw, scale) is None:
             mismatched.append(f'{lq} {_size_text(lq_hw)} vs {gt} {_size_text(gt_hw)}')
     if mismatched:
@@ -170,17 +206,25 @@ class PairedImageDataset(Dataset):
                  image_io: Optional[ImageIO] = None, hflip: bool = False, vflip: bool = False, rot90: bool = False,
                  repeat: int = 1, nine_way: bool = False):
         super().__init__()
+        self._setup_augment(crop_size, image_io, hflip, vflip, rot90, repeat, nine_way)
+        self.input_dir, self.gt_dir, self.layout = self._resolve_dirs(root, split, input_dir, gt_dir)
+        self.pairs = self._match_pairs()
+        check_headers(self.pairs, self.image_io.scale)
+
+    def _setup_augment(self, crop_size, image_io, hflip, vflip, rot90, repeat, nine_way) -> None:
+        """The contract, crop and augmentation options shared by the paired datasets (see the class Args)."""
         if nine_way and (hflip or vflip or rot90):
             raise ValueError('nine_way replaces hflip/vflip/rot90: set those to false in the dataset config')
-        self.nine_way = nine_way
-        self.input_dir, self.gt_dir, self.layout = self._resolve_dirs(root, split, input_dir, gt_dir)
         if repeat < 1:
             raise ValueError(f'repeat must be >= 1, got {repeat}')
+        self.nine_way = nine_way
         self.image_io = image_io or ImageIO()
         self.crop_hw = round_crop_size(crop_size, self.image_io.size_multiple) if crop_size is not None else None
         self.hflip, self.vflip, self.rot90, self.repeat = hflip, vflip, rot90, repeat
-        self.pairs = match_pairs(self.input_dir, self.gt_dir)
-        check_headers(self.pairs, self.image_io.scale)
+
+    def _match_pairs(self) -> List[Tuple[str, str, str]]:
+        """The (lq, gt, name) pairs of ``input_dir`` and ``gt_dir``; layouts with other naming rules override it."""
+        return match_pairs(self.input_dir, self.gt_dir)
 
     @staticmethod
     def _resolve_dirs(root, split, input_dir, gt_dir) -> Tuple[str, str, str]:

@@ -11,7 +11,14 @@ import paddle
 from tqdm import tqdm
 
 from ..data.loader import MainThreadLoader
+from ..metrics import resolve_metrics
 from ..utils.dist import all_reduce_sum, is_main_process, rank, world_size
+
+
+def metric_config(eval_cfg: dict, task) -> Dict[str, Optional[dict]]:
+    """``eval.metrics`` with ``eval.protocol`` applied for the task's model scale (``ppuhd.metrics.protocols``)."""
+    image_io = getattr(task, 'image_io', None)
+    return resolve_metrics(eval_cfg['metrics'], eval_cfg.get('protocol'), image_io.scale if image_io else 1)
 
 
 @paddle.no_grad()

@@ -19,13 +19,26 @@ from ..tasks.builder import build_task
 
 MODEL_NAME = 'inference'
 INFER_CFG = 'infer_cfg.yml'
+# Every exported graph loads and runs under Paddle Inference's default settings (tests/test_default_client.py);
+# these default oneDNN passes only cost speed (docs/deploy.md), deploy/python/predictor.py deletes them.
+ONEDNN_SLOW_PASSES = ('onednn_placement_pass',)
+
+
+def paddle_inference_note() -> Dict[str, Any]:
+    """What infer_cfg.yml tells a client of its own (``paddle_inference``), printed by tools/export.py."""
+    return {'default_config': 'runs: Config(model_dir, "inference") with the default passes, CPU with or '
+                              'without oneDNN',
+            'delete_passes_for_speed': list(ONEDNN_SLOW_PASSES),
+            'note': 'with oneDNN, config.delete_pass("onednn_placement_pass") is faster (its oneDNN elementwise '
+                    'kernels are slow on mixed layouts), as deploy/python/predictor.py does; see docs/deploy.md'}
 
 
 def build_infer_cfg(cfg: dict, task, name: Optional[str] = None, **options) -> Dict[str, Any]:
     """The deploy description written next to the exported model (``options``: the task's export options)."""
     task.check_export_options(options)
     return {'model': name or cfg['model']['type'], 'task': task.DEPLOY_KIND, 'model_file': f'{MODEL_NAME}.json',
-            'params_file': f'{MODEL_NAME}.pdiparams', **task.deploy_config(cfg, **options)}
+            'params_file': f'{MODEL_NAME}.pdiparams', **task.deploy_config(cfg, **options),
+            'paddle_inference': paddle_inference_note()}
 
 
 def input_spec(infer_cfg: Dict[str, Any]) -> paddle.static.InputSpec:
@@ -65,13 +78,16 @@ def export_onnx(output_dir: str, opset: int = 17) -> str:
 
 
 def save_inference(layer: paddle.nn.Layer, spec: paddle.static.InputSpec, infer_cfg: Dict[str, Any],
-                   output_dir: str, onnx: bool = False) -> Dict[str, Any]:
-    """Trace ``layer`` with ``spec``, save it and ``infer_cfg.yml`` (and ``model.onnx``) to ``output_dir``."""
+                   output_dir: str, onnx: bool = False, extra_files: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Trace ``layer`` with ``spec``, save it, ``infer_cfg.yml``, ``extra_files`` ({name: YAML content}, e.g.
+    PaddleClas's ``inference.yml``) (and ``model.onnx``) to ``output_dir``."""
     layer.eval()
     static = paddle.jit.to_static(layer, input_spec=[spec], full_graph=True)
     os.makedirs(output_dir, exist_ok=True)
     paddle.jit.save(static, os.path.join(output_dir, MODEL_NAME))
     _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
+    for name, content in (extra_files or {}).items():
+        _write_yaml(content, os.path.join(output_dir, name))
     if onnx:
         infer_cfg['onnx_file'] = os.path.basename(export_onnx(output_dir))
         _write_yaml(infer_cfg, os.path.join(output_dir, INFER_CFG))
@@ -83,7 +99,8 @@ def export_task(task, cfg: dict, output_dir: str, onnx: bool = False, name: Opti
     """Export a built ``task`` (weights loaded) to ``output_dir``; returns the infer_cfg written."""
     task.eval()
     infer_cfg = build_infer_cfg(cfg, task, name, **options)
-    return save_inference(task.export_layer(**options), input_spec(infer_cfg), infer_cfg, output_dir, onnx)
+    return save_inference(task.export_layer(**options), input_spec(infer_cfg), infer_cfg, output_dir, onnx,
+                          task.deploy_files(cfg, infer_cfg))
 
 
 def export_model(cfg: dict, weights: Optional[str], output_dir: str, onnx: bool = False,

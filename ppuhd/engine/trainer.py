@@ -9,6 +9,7 @@ from typing import Dict, Optional
 
 import numpy as np
 import paddle
+import yaml
 
 from ..config import dump_config
 from ..data.builder import build_dataset
@@ -18,12 +19,13 @@ from ..metrics import CLS_HIGHER_IS_BETTER, HIGHER_IS_BETTER
 from ..tasks.builder import build_task
 from ..utils import dist
 from ..utils.device import setup_device
+from ..utils.fileio import atomic_write, atomic_write_text
 from ..utils.logger import VisualDLWriter, get_logger
 from ..utils.seed import get_rng_state, set_rng_state, set_seed
 from . import checkpoint as ckpt
 from .amp import Amp
 from .ema import ModelEMA
-from .evaluator import evaluate
+from .evaluator import evaluate, metric_config
 from .optim import build_lr_scheduler, build_optimizer, scaled_lr
 
 
@@ -33,16 +35,19 @@ class Trainer:
     Args:
         cfg: the resolved config.
         resume: None, 'auto' (newest valid checkpoint in the run's folder, if any) or a checkpoint path.
+        force_resume: resume even when the checkpoint was written by a run of another identity
+            (seed, batch size, accumulation, world size, total_iters, model; see ``checkpoint.run_identity``).
     """
 
-    def __init__(self, cfg: dict, resume: Optional[str] = None):
+    def __init__(self, cfg: dict, resume: Optional[str] = None, force_resume: bool = False):
         self.cfg, tcfg = cfg, cfg['train']
         dist.init_distributed()
         self.out_dir = cfg['output_dir']
         self.ckpt_dir = os.path.join(self.out_dir, 'checkpoints')
-        if dist.is_main_process():
-            dump_config(cfg, os.path.join(self.out_dir, 'config.yml'))
         self.log = get_logger(os.path.join(self.out_dir, 'train.log'))
+        if dist.is_main_process():  # temporary files of writes a killed run never finished
+            for folder in (self.out_dir, self.ckpt_dir):
+                ckpt.remove_stale_temp_files(folder)
         setup_device(cfg.get('device', 'auto'), cfg.get('num_threads'))
         set_seed(cfg.get('seed', 0))
         self.task = build_task(cfg)
@@ -60,7 +65,10 @@ class Trainer:
         if dist.world_size() > 1:
             self.task.wrap_model(paddle.DataParallel(self.task.model))
         self.iter, self.nonfinite, self.best = 0, 0, None
-        self._resume(resume)
+        self.identity = ckpt.run_identity(cfg, self.batch_size, self.accum, dist.world_size(), self.total_iters)
+        self._resume(resume, force_resume)
+        if dist.is_main_process():
+            self._write_config()
         self.vdl = VisualDLWriter(os.path.join(self.out_dir, 'vdl'))
         self.log.info('%d training samples, %d iterations (%d per epoch), global batch %d, %d rank(s), device %s, '
                       'lr %.3e', len(self.train_set), self.total_iters, self.iters_per_epoch, global_batch,
@@ -175,7 +183,7 @@ class Trainer:
             if len(kept) < ecfg.get('log_images', 2):
                 kept.append((name, arrays))
         with self._eval_weights():
-            metrics = evaluate(self.task, self.val_set, ecfg['metrics'], on_image=keep,
+            metrics = evaluate(self.task, self.val_set, metric_config(ecfg, self.task), on_image=keep,
                                batch_size=self.cfg['data'].get('eval_batch_size', self.batch_size))
             self._update_best(metrics)
         self.log.info('eval @ iter %d: %s', self.iter, ' '.join(f'{k} {v:.4f}' for k, v in metrics.items()))
@@ -188,7 +196,10 @@ class Trainer:
         return metrics
 
     def _update_best(self, metrics: Dict[str, float]) -> None:
-        name = self.cfg['train'].get('best_metric', 'psnr')
+        name = self.cfg['train'].get('best_metric')
+        if not name:
+            raise KeyError('train.best_metric is not set: name the eval metric that picks best_model.pdparams '
+                           '(configs/_base_/tasks/image.yml sets psnr, classification.yml top1)')
         if name not in metrics:
             raise KeyError(f"train.best_metric '{name}' is not computed; eval.metrics gives {sorted(metrics)}")
         sign = 1 if {**HIGHER_IS_BETTER, **CLS_HIGHER_IS_BETTER}.get(name, True) else -1
@@ -196,15 +207,22 @@ class Trainer:
             self.best = {'metric': name, 'value': metrics[name], 'iter': self.iter, 'metrics': metrics}
             self._save_weights('best_model.pdparams')
             if dist.is_main_process():
-                with open(os.path.join(self.out_dir, 'best.json'), 'w') as f:
-                    json.dump(self.best, f, indent=2)
+                atomic_write_text(os.path.join(self.out_dir, 'best.json'), json.dumps(self.best, indent=2))
             self.log.info('new best %s %.4f at iter %d', name, metrics[name], self.iter)
 
     # ---------------------------------------------------------- checkpoints
     def _save_weights(self, filename: str) -> None:
         """Model weights only (the EMA ones inside ``_eval_weights``), for eval/infer/export."""
-        if dist.is_main_process():
-            ckpt.atomic_save(self.task.model.state_dict(), os.path.join(self.out_dir, filename))
+        if not dist.is_main_process():
+            return
+        path = os.path.join(self.out_dir, filename)
+        try:
+            ckpt.atomic_save(self.task.model.state_dict(), path)
+        except OSError as err:
+            newest = ckpt.list_checkpoints(self.ckpt_dir)
+            kept = f'the last checkpoint {newest[0][1]} is intact' if newest else 'no checkpoint was written yet'
+            raise type(err)(err.errno, f'Cannot write {path}: {err.strerror or err}; nothing partial was left and '
+                            f'{kept}. Free disk space and continue with --resume auto') from err
 
     def save(self) -> None:
         if not dist.is_main_process():
@@ -213,12 +231,24 @@ class Trainer:
                  'scheduler': self.lr.state_dict(), 'ema': self.ema.state_dict() if self.ema else None,
                  'scaler': self.amp.state_dict(), 'iter': self.iter, 'rng': get_rng_state(),
                  'data_order': {'seed': self.cfg.get('seed', 0), 'next_step': self.iter * self.accum},
-                 'best': self.best, 'nonfinite': self.nonfinite}
-        ckpt.atomic_save(state, ckpt.checkpoint_path(self.ckpt_dir, self.iter))
-        ckpt.prune_checkpoints(self.ckpt_dir, self.cfg['train'].get('keep_last', 2))
+                 'best': self.best, 'nonfinite': self.nonfinite, 'run': self.identity}
+        ckpt.save_checkpoint(state, self.ckpt_dir, self.iter, self.cfg['train'].get('keep_last', 2))
         self.log.info('saved checkpoint @ iter %d', self.iter)
 
-    def _resume(self, resume: Optional[str]) -> None:
+    def _write_config(self) -> None:
+        """``config.yml`` = this run's resolved config; a different one of an earlier run is kept beside it."""
+        path = os.path.join(self.out_dir, 'config.yml')
+        if self.iter and os.path.isfile(path):
+            with open(path, encoding='utf-8') as f:
+                old = yaml.safe_load(f)
+            if old != self.cfg:
+                kept = os.path.join(self.out_dir, f'config.before_iter_{self.iter:08d}.yml')
+                os.replace(path, kept)
+                self.log.warning('the config changed since the checkpoint (%s); the earlier one is kept as %s',
+                                 ', '.join(_changed_keys(old, self.cfg)) or 'structure', kept)
+        atomic_write(path, lambda tmp: dump_config(self.cfg, tmp))
+
+    def _resume(self, resume: Optional[str], force: bool = False) -> None:
         if not resume:
             return
         if resume == 'auto':
@@ -229,6 +259,11 @@ class Trainer:
             path, state = found
         else:
             path, state = resume, ckpt.load_checkpoint(resume)
+        if force and state.get('run') != self.identity:
+            self.log.warning('%s: resuming %s although the run changed (%s in the checkpoint, %s now)',
+                             ckpt.FORCE_RESUME_FLAG, path, state.get('run'), self.identity)
+        elif not force:
+            ckpt.check_run_identity(state.get('run'), self.identity, path)
         self.task.model.set_state_dict(state['model'])
         self.optimizer.set_state_dict(state['optimizer'])
         self.lr.set_state_dict(state['scheduler'])
@@ -240,8 +275,16 @@ class Trainer:
         self.log.info('resumed from %s at iteration %d', path, self.iter)
 
 
-def train(cfg: dict, resume: Optional[str] = None) -> Trainer:
+def _changed_keys(old, new, prefix: str = ''):
+    """Dotted keys whose values differ between two configs."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else [prefix.rstrip('.') or '<root>']
+    return [k for key in sorted(set(old) | set(new), key=str)
+            for k in _changed_keys(old.get(key), new.get(key), f'{prefix}{key}.')]
+
+
+def train(cfg: dict, resume: Optional[str] = None, force_resume: bool = False) -> Trainer:
     """Build a Trainer, run it, return it."""
-    trainer = Trainer(cfg, resume)
+    trainer = Trainer(cfg, resume, force_resume)
     trainer.train()
     return trainer

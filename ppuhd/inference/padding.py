@@ -63,20 +63,26 @@ def pad_image(image: np.ndarray, multiple: int, mode: str = 'reflect') -> np.nda
 def pad_bottom_right(x, pad_h, pad_w, mode: str = 'reflect'):
     """Pad an NCHW tensor by ``pad_h`` rows and ``pad_w`` columns at the bottom/right with the rule above.
 
-    Dygraph gathers the rows and columns :func:`source_index` names; a graph (dynamic H and W, the
-    amounts tensors) gathers the same, with the reflect -> replicate fallback of tiny images as a tensor
-    condition, and an image that needs no pad (4K and 1080p for UHDFour) skips both copies through a branch.
+    Dygraph (or a graph traced with fixed sizes) gathers the rows and columns :func:`source_index`
+    names; a graph with dynamic H and W (the amounts tensors) gathers the same, with the reflect ->
+    replicate fallback of tiny images as a tensor condition, and an image that needs no pad (4K and
+    1080p for UHDFour) skips both copies through a branch.
     For pad amounts of another rule than :func:`pad_amount` (e.g. EDT's extra window).
     """
-    if not paddle.in_dynamic_mode():
-        return _graph_pad(x, pad_h, pad_w, mode)
     h, w = x.shape[2], x.shape[3]
+    if not _sizes_known(x):
+        return _graph_pad(x, pad_h, pad_w, mode)
     if pad_h == 0 and pad_w == 0:
         return x
     mode = fallback_mode(mode, h, w, pad_h, pad_w)
     rows = paddle.to_tensor(source_index(h, pad_h, mode))
     cols = paddle.to_tensor(source_index(w, pad_w, mode))
     return paddle.gather(paddle.gather(x, rows, axis=2), cols, axis=3)
+
+
+def _sizes_known(x) -> bool:
+    """H and W are ints: dygraph, or a graph traced with fixed input sizes (then padded as in dygraph)."""
+    return paddle.in_dynamic_mode() or all(isinstance(s, int) and s >= 0 for s in x.shape[2:])
 
 
 def _graph_pad(x, pad_h, pad_w, mode: str):
@@ -100,7 +106,7 @@ def pad_to_multiple(x, multiple: int, mode: str = 'reflect'):
 
     Works in dygraph and in graphs with dynamic H and W (then H and W are int tensors).
     """
-    if not paddle.in_dynamic_mode():
+    if not _sizes_known(x):
         shape = paddle.shape(x)
         h, w = shape[2], shape[3]
         return _graph_pad(x, pad_amount(h, multiple), pad_amount(w, multiple), mode), (h, w)

@@ -20,11 +20,13 @@ def model_planes(rgb, image_io: ImageIO):
 
 
 def bicubic_upscale(images: np.ndarray, scale: int) -> np.ndarray:
-    """[N, C, H, W] float -> MATLAB-bicubic upscaling by ``scale`` (``ppuhd.data.degradations.imresize``)."""
+    """[N, C, H, W] float -> MATLAB-bicubic upscaling by ``scale`` (``ppuhd.data.degradations.bicubic_upscale``,
+    float64 unrounded, returned as float32)."""
     if scale == 1:
         return images
-    from ..data.degradations import imresize
-    return np.stack([imresize(img.transpose(1, 2, 0), scale).transpose(2, 0, 1) for img in images]).astype(np.float32)
+    from ..data.degradations import bicubic_upscale as upscale_one
+    return np.stack([upscale_one(img.transpose(1, 2, 0), scale).transpose(2, 0, 1) for img in images]).astype(
+        np.float32)
 
 
 def to_rgb(out: np.ndarray, rgb_in: np.ndarray, image_io: ImageIO) -> np.ndarray:

@@ -94,7 +94,7 @@ def make_tiling(cfg, image_io: Optional[ImageIO] = None) -> Optional[TilingConfi
     """A :class:`TilingConfig` from a config dict (``{preset: official_uhd, **overrides}`` or plain keys).
 
     ``None`` (whole-image mode without tiling) stays ``None``. The model's ``image_io`` gives the
-    size multiple and pad mode when the config does not set them.
+    size multiple (1 when the model pads itself) and pad mode when the config does not set them.
     """
     if cfg is None or isinstance(cfg, TilingConfig):
         return cfg
@@ -107,8 +107,9 @@ def make_tiling(cfg, image_io: Optional[ImageIO] = None) -> Optional[TilingConfi
     if preset is not None and preset not in PRESETS:
         raise KeyError(f'Unknown tiling preset {preset!r} (task.tiling.preset); available: {sorted(PRESETS)}')
     image_io = image_io or ImageIO()
-    merged = {'size_multiple': image_io.size_multiple, 'pad_mode': image_io.pad_mode, **PRESETS.get(preset, {}),
-              **cfg}
+    # a model that pads itself gets its tiles as they are (pre-padding would move the image border it pads)
+    multiple = 1 if image_io.pads_itself else image_io.size_multiple
+    merged = {'size_multiple': multiple, 'pad_mode': image_io.pad_mode, **PRESETS.get(preset, {}), **cfg}
     known = {f.name for f in fields(TilingConfig)}
     unknown = sorted(set(merged) - known)
     if unknown:

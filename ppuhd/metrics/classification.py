@@ -1,5 +1,7 @@
 """Top-k accuracy and mean loss as per-batch SUMS, so ranks can all-reduce them before dividing."""
-from typing import Dict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
 
 import paddle
 import paddle.nn.functional as F
@@ -30,3 +32,12 @@ def classification_sums(logits: paddle.Tensor, labels: paddle.Tensor, cfg: Dict[
             raise KeyError(f"eval.metrics.{name}: a classification metric is 'loss' or has a 'k' "
                            f"(e.g. top1: {{k: 1}}), got {kwargs!r}")
     return sums
+
+
+def topk_entries(scores: np.ndarray, k: int, class_names: Optional[Sequence[str]] = None) -> List[dict]:
+    """Top-``k`` of one image's scores, best first: ``[{'index', 'score', 'label'}]`` (the label is the class
+    name when there are names, else the index); shared by ``tools/infer.py`` and the deploy predictor."""
+    names = list(class_names or [])
+    order = np.argsort(-np.asarray(scores), kind='stable')[:k]
+    return [{'index': int(i), 'score': float(scores[i]), 'label': names[i] if i < len(names) else str(int(i))}
+            for i in order]

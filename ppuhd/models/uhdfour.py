@@ -8,6 +8,11 @@ Only the modules that the official ``forward`` reaches are built, so the
 parameter count is 17,537,370 for the UHD variant (the official state dict also
 carries unused convolutions; ``ppuhd.models.convert`` drops and lists them).
 Module names follow the official code so weight conversion is a tiny key map.
+
+``forward`` is the one formulation for training and evaluation (in dygraph or traced by
+``paddle.jit.to_static``). ``UHDFour.deploy_layer()`` gives the export variant
+(``uhdfour_deploy.py``): the same parameters and values in a graph formulation that is faster and
+lighter under Paddle Inference with dynamic image sizes.
 """
 from typing import Tuple
 
@@ -17,13 +22,13 @@ import paddle.nn.functional as F
 
 from ..inference import ImageIO, crop_to, pad_to_multiple
 from ..registry import MODELS
-from .layers import (PointwiseConv2D, PointwiseConv2DTranspose, downsample_bilinear, irfft2, pixel_shuffle,
-                     pixel_unshuffle, pointwise_concat, pointwise_matmul, polar_to_complex, resize_bilinear,
-                     rfft2_amplitude_phase, spatial_size, torch_default_init_, upsample_bilinear)
+from .layers import (PointwiseConv2D, PointwiseConv2DTranspose, downsample_bilinear, irfft2, polar_to_complex,
+                     resize_bilinear, rfft2_amplitude_phase, torch_default_init_, upsample_bilinear)
+from .uhdfour_deploy import UHDFourDeploy
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1) -> nn.Conv2D:
-    if k == 1:  # a matrix product in exported graphs (see layers/pointwise.py)
+    if k == 1:  # a matrix product in the export variant (see layers/pointwise.py)
         return PointwiseConv2D(cin, cout)
     return nn.Conv2D(cin, cout, k, stride=stride, padding=(k // 2 if stride == 1 else 0))
 
@@ -132,7 +137,7 @@ class SFT(nn.Layer):
         self.convfuse = _conv(2 * nc, nc, 1)
 
     def forward(self, x, cond):
-        return pointwise_concat(self.convfuse, [x, self.convmul(cond) * x + self.convadd(cond)])
+        return self.convfuse(paddle.concat([x, self.convmul(cond) * x + self.convadd(cond)], axis=1))
 
 
 class FreBlockAdjust(FreBlock):
@@ -149,7 +154,7 @@ class FreBlockAdjust(FreBlock):
 
     def forward(self, mag, pha, guide_amp, guide_pha):
         mag = self.sft(self.processmag(mag), guide_amp)
-        pha = pointwise_concat(self.cat, [guide_pha, self.processpha(pha)])
+        pha = self.cat(paddle.concat([guide_pha, self.processpha(pha)], axis=1))
         return polar_to_complex(mag, pha)
 
 
@@ -168,13 +173,9 @@ class ProcessBlock(nn.Layer):
         self.cat = _conv(2 * nc, nc, 1)
 
     def forward(self, x, *guide):
-        fre = irfft2(self.frequency_process(*rfft2_amplitude_phase(x), *guide), spatial_size(x))
-        if paddle.in_dynamic_mode():
-            spa = self.spatial_process(x)
-            return self.cat(paddle.concat([spa, fre], axis=1)) + x
-        # graph: the same sums without the concatenated tensors (spa = x + cat[y1, y2])
-        x1, x2, y1, y2 = self.spatial_process.block.coupling(x)
-        return pointwise_concat(self.cat, [x1 + y1, x2 + y2, fre]) + x
+        fre = irfft2(self.frequency_process(*rfft2_amplitude_phase(x), *guide), x.shape[-2:])
+        spa = self.spatial_process(x)
+        return self.cat(paddle.concat([spa, fre], axis=1)) + x
 
 
 class LowNet(nn.Layer):
@@ -205,16 +206,8 @@ class LowNet(nn.Layer):
 
     @staticmethod
     def _up(layer, x, skip):
-        """``layer`` (1x1) on cat[bilinear(x to the size of skip), skip].
-
-        In a static graph ``layer``'s x columns run before the resize (both are linear per pixel /
-        per channel, and the bias is added once), at 1/4 of the pixels and without the concatenation.
-        """
-        if paddle.in_dynamic_mode():
-            return layer(paddle.concat([resize_bilinear(x, spatial_size(skip)), skip], axis=1))
-        weight, c = layer.matrix(), x.shape[1]
-        low = pointwise_matmul(weight[:, :c], None, x)
-        return resize_bilinear(low, spatial_size(skip)) + pointwise_matmul(weight[:, c:], layer.bias, skip)
+        """``layer`` (1x1) on cat[bilinear(x to the size of skip), skip]."""
+        return layer(paddle.concat([resize_bilinear(x, skip.shape[-2:]), skip], axis=1))
 
     def forward(self, x):
         x01 = self.conv1(self.conv0(x))
@@ -251,58 +244,15 @@ class HighNet(nn.Layer):
         self.con_temp3 = _conv(refine_nc, 3, 3)
 
     def forward(self, x, y_down, guide_amp, guide_pha):
-        feat = self.conv1(pixel_unshuffle(x, self.factor), guide_amp, guide_pha)
+        feat = self.conv1(F.pixel_unshuffle(x, self.factor), guide_amp, guide_pha)
         for block in self.extra:
             feat = block(feat)
         y_up = upsample_bilinear(y_down, self.factor)
-        if not paddle.in_dynamic_mode() and not self.refine:
-            return self._graph_tail(pixel_shuffle(feat, self.factor), y_up)
-        xout = self.convout(pixel_shuffle(feat, self.factor))
+        xout = self.convout(F.pixel_shuffle(feat, self.factor))
         y = self.trans(paddle.concat([y_up, xout], axis=1))
         for conv in self.refine:
             y = conv(y)
         return self.con_temp3(y)
-
-    def _graph_tail(self, shuffled, y_up):
-        """``con_temp3(trans(cat[y_up, convout(shuffled)]))`` at full resolution, for the exported graph.
-
-        The same linear map, computed without its full-resolution 16-channel tensor and without
-        im2col: Paddle's CPU conv unfolds a 3x3 conv of 16 channels at 4K into a 4.8 GB buffer.
-        ``trans`` (1x1) is folded into each tap of ``con_temp3`` (W3[k] @ W1), and every 3x3 conv
-        becomes nine shifted 3-channel matrix products. ``trans``'s bias only reaches the taps that
-        fall inside the image (``con_temp3`` zero-pads), hence the border-aware bias map.
-        """
-        w3 = self.con_temp3.weight.transpose([2, 3, 0, 1])  # [3, 3, out, 16]
-        w1 = self.trans.weight[:, :, 0, 0]  # [16, 6]
-        fused = paddle.matmul(w3, w1)  # [3, 3, out, 6]: channels 0-2 act on y_up, 3-5 on convout
-        xout = _conv3x3_taps(shuffled, self.convout.weight.transpose([2, 3, 0, 1])) + \
-            self.convout.bias.reshape([1, -1, 1, 1])
-        y = _conv3x3_taps(y_up, fused[:, :, :, :3]) + _conv3x3_taps(xout, fused[:, :, :, 3:])
-        return y + _inside_bias(paddle.matmul(w3, self.trans.bias), spatial_size(y)) + \
-            self.con_temp3.bias.reshape([1, -1, 1, 1])
-
-
-def _conv3x3_taps(x: paddle.Tensor, taps: paddle.Tensor) -> paddle.Tensor:
-    """Zero-padded 3x3 conv (no bias) as nine shifted matrix products; ``taps`` is [3, 3, out, in]."""
-    h, w = spatial_size(x)
-    padded = F.pad(x, [1, 1, 1, 1])
-    out = None
-    for i in range(3):
-        for j in range(3):
-            shifted = padded[:, :, i:i + h, j:j + w].reshape([0, 0, -1])  # [B, in, H*W]; reshape shares the slice
-            part = paddle.matmul(taps[i, j], shifted)
-            out = part if out is None else out + part
-    return out.reshape([0, 0, h, w])
-
-
-def _inside_bias(tap_bias: paddle.Tensor, size) -> paddle.Tensor:
-    """[1, out, H, W]: sum of ``tap_bias[i, j]`` ([3, 3, out]) over the taps whose source pixel is inside."""
-    def inside(n):  # [3, n]: is row r + i - 1 within [0, n)?
-        idx = paddle.arange(n).unsqueeze(0) + paddle.arange(3).unsqueeze(1) - 1
-        return paddle.logical_and(idx >= 0, idx < n).astype('float32')
-    rows, cols = inside(size[0]), inside(size[1])
-    per_row = paddle.matmul(tap_bias.transpose([2, 0, 1]), cols)  # [out, 3 (i), W]
-    return paddle.matmul(rows.t(), per_row).unsqueeze(0)  # [out, H, W]
 
 
 class UHDFour(nn.Layer):
@@ -335,13 +285,15 @@ class UHDFour(nn.Layer):
     def forward(self, x) -> Tuple[paddle.Tensor, paddle.Tensor]:
         # any size: reflect-pad to a multiple of ``factor`` (a no-op for training crops), crop back
         x, (h, w) = pad_to_multiple(x, self.factor)
-        if paddle.in_dynamic_mode():
-            feat = downsample_bilinear(self.extract(x), self.factor)
-        else:  # the same linear maps in the other order: the 1x1 conv runs on 1/factor^2 of the pixels
-            feat = self.extract(downsample_bilinear(x, self.factor))
+        feat = downsample_bilinear(self.extract(x), self.factor)
         y_down, amp, pha = self.lownet(feat)
         y = self.highnet(x, y_down, amp, pha)
         return crop_to(y, (h, w)), crop_to(y_down, (-(-h // self.factor), -(-w // self.factor)))
+
+    def deploy_layer(self) -> nn.Layer:
+        """The export variant: this model's parameters (shared, not copied) in the graph formulation of
+        :class:`~ppuhd.models.uhdfour_deploy.UHDFourDeploy`, for ``EnhancementTask.export_layer()``."""
+        return UHDFourDeploy(self)
 
 
 @MODELS.register()

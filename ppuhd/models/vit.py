@@ -161,9 +161,9 @@ class VisionTransformer(nn.Layer):
         return [self.cls_token]
 
     def _pos_embed_for(self, grid: Tuple) -> paddle.Tensor:
-        # exported with a dynamic input size, the grid is only known at run time: always resample
-        # (bicubic at scale 1 is the identity)
-        if paddle.in_dynamic_mode() and tuple(grid) == self.patch_embed.grid_size:
+        # the model's own grid, known while tracing too (classifiers export at a fixed size): no resample.
+        # A grid only known at run time (ints absent) is always resampled (bicubic at scale 1 is the identity)
+        if all(isinstance(g, int) for g in grid) and tuple(grid) == self.patch_embed.grid_size:
             return self.pos_embed
         return resample_pos_embed(self.pos_embed, grid, self.num_prefix_tokens, self.pos_embed_antialias,
                                   old_grid=self.patch_embed.grid_size)

@@ -76,6 +76,11 @@ class Task(nn.Layer):
     def export_layer(self, **options) -> nn.Layer:
         raise NotImplementedError
 
+    def deploy_files(self, cfg: Dict[str, Any], infer_cfg: Dict[str, Any]) -> Dict[str, Any]:
+        """Other deploy descriptions written next to the model, ``{file name: YAML content}`` (e.g. the
+        ``inference.yml`` PaddleClas / PaddleX deploy reads); none by default."""
+        return {}
+
     def deploy_config(self, cfg: Dict[str, Any], **options) -> Dict[str, Any]:
         """The task's part of infer_cfg.yml: ``input`` (name, dtype, shape with None for dynamic dims),
         ``preprocess``, ``output`` and anything deploy needs to run it, from the training config ``cfg``."""

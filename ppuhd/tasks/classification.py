@@ -1,4 +1,5 @@
 """Image classification (ViT / DeiT training as deit ``main.py`` + ``engine.py``)."""
+import os
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -6,7 +7,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..data.cls_transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.cls_transforms import CLS_TRANSFORMS, IMAGENET_MEAN, IMAGENET_STD
+from ..data.imagefolder import class_folders
 from ..data.mixup import Mixup
 from ..losses.classification import classification_criterion
 from ..metrics.classification import classification_sums
@@ -78,11 +80,38 @@ class ClassificationTask(Task):
                            'note': 'ppuhd.data.cls_transforms.CLS_TRANSFORMS.build(transform) on the RGB image '
                                    '(PIL), the code the training config evaluates with'},
             'num_classes': int(self.model.num_classes),
-            'class_names': (cfg.get('deploy') or {}).get('class_names'),
+            'class_names': class_names(cfg),
             'output': {'name': 'probabilities' if softmax else 'logits',
                        'meaning': f"[batch, num_classes] {'softmax probabilities' if softmax else 'logits'}"},
             'dynamic_shapes': {'min': [1, 3, size, size], 'opt': [8, 3, size, size], 'max': [32, 3, size, size]},
         }
+
+
+    def deploy_files(self, cfg: Dict[str, Any], infer_cfg: Dict[str, Any]) -> Dict[str, Any]:
+        """``inference.yml`` in PaddleClas's deploy format (what its ``deploy/python/predict_cls.py`` and PaddleX
+        read: PreProcess transform_ops, PostProcess Topk), generated from the same val transform."""
+        transform = CLS_TRANSFORMS.build(infer_cfg['preprocess']['transform'])
+        if not hasattr(transform, 'paddleclas_ops'):
+            return {}
+        topk = {'topk': min(5, int(self.model.num_classes))}
+        if infer_cfg.get('class_names'):
+            topk['label_list'] = list(infer_cfg['class_names'])
+        return {'inference.yml': {'Global': {'model_name': infer_cfg['model']},
+                                  'PreProcess': {'transform_ops': transform.paddleclas_ops()},
+                                  'PostProcess': {'Topk': topk}}}
+
+
+def class_names(cfg: Dict[str, Any]) -> Optional[list]:
+    """``deploy.class_names`` of the config, else the class folders of its ImageNet-layout val set (the order
+    of the labels, ``ImageFolderDataset``), else None."""
+    names = (cfg.get('deploy') or {}).get('class_names')
+    if names:
+        return list(names)
+    val = (cfg.get('data') or {}).get('val') or {}
+    folder = os.path.join(val.get('root', ''), val.get('split', ''))
+    if val.get('type') == 'ImageFolderDataset' and os.path.isdir(folder):
+        return class_folders(folder)
+    return None
 
 
 def eval_transform(cfg: Dict[str, Any], model: nn.Layer) -> Dict[str, Any]:

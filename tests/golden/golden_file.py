@@ -5,10 +5,12 @@
                  commit, file hashes, versions), command, official_params / reachable_params, noise_floor
     input.NAME   uint8 NCHW images (or float32 arrays), fed to both models through ``rule.to_model_input``
     output.NAME  float32 outputs of the official model
-    fixed.KEY    official values of the entries of kind ``fixed``
+    fixed.KEY    official values of the entries of kind ``fixed``; a value equal to an earlier one (EDT's attention
+                 masks, the same in every shifted block) is stored once: meta ``fixed_same`` maps KEY to that key
 
 Read with ``allow_pickle=False``: nothing in a golden file can run code.
 """
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Dict
@@ -56,12 +58,32 @@ def read(path: str) -> Golden:
                 raise ValueError(f'{path}: unexpected array {name!r} (expected meta, {expected})')
     if not golden.meta:
         raise ValueError(f'{path}: no meta record; not a golden file')
+    for key, same in golden.meta.get('fixed_same', {}).items():
+        if same not in golden.fixed:
+            raise ValueError(f'{path}: fixed.{key} is recorded as equal to fixed.{same}, which is not in the file')
+        golden.fixed[key] = golden.fixed[same]
     return golden
 
 
+def _stored_once(fixed: Dict[str, np.ndarray]):
+    """(the fixed values to store, {key: the stored key with an equal value} for the others)."""
+    stored, same, first = {}, {}, {}
+    for key, value in fixed.items():
+        value = np.asarray(value)
+        identity = (str(value.dtype), value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+        if identity in first:
+            same[key] = first[identity]
+        else:
+            first[identity] = key
+            stored[key] = value
+    return stored, same
+
+
 def write(path: str, golden: Golden) -> None:
-    arrays = {'meta': np.array(json.dumps(golden.meta, indent=None, sort_keys=True))}
-    for part, mapping in zip(PARTS, (golden.inputs, golden.outputs, golden.fixed)):
+    fixed, same = _stored_once(golden.fixed)
+    meta = {**golden.meta, 'fixed_same': same} if same else golden.meta
+    arrays = {'meta': np.array(json.dumps(meta, indent=None, sort_keys=True))}
+    for part, mapping in zip(PARTS, (golden.inputs, golden.outputs, fixed)):
         arrays.update({f'{part}.{k}': np.asarray(v) for k, v in mapping.items()})
     np.savez_compressed(path, **arrays)
 

@@ -80,10 +80,11 @@ def _load_rule_weights(torch, net, entries, seed, fixed, prefix):
                                'to another tensor; declare it in the case (FIXED) or untie it')
 
 
-def reachable_params(torch, net, x) -> int:
-    """Parameters that get a gradient from the model's outputs on ``x``: what a faithful port must have."""
+def reachable_params(torch, net, forward) -> int:
+    """Parameters that get a gradient from the outputs of ``forward()`` (the official model on the case's
+    inputs): what a faithful port must have."""
     with torch.enable_grad():
-        result = net(x)
+        result = forward()
         result = result if isinstance(result, (tuple, list)) else (result,)
         sum(t.sum() for t in result).backward()
     count = sum(p.numel() for p in net.parameters() if p.grad is not None)
@@ -131,13 +132,19 @@ def make(case_name: str, sources: dict, out_path: str, argv) -> golden_file.Gold
         if not np.isfinite(value).all() or not np.linalg.norm(value):
             raise RuntimeError(f'official output {name} is not finite or all zero: the weight rule breaks this model')
     floor = noise_floor(torch, case, net, model_inputs, outputs)
-    first = next(iter(model_inputs))
+    tensors = {k: torch.from_numpy(v) for k, v in model_inputs.items()}
+
+    def forward():  # the official call whose outputs decide the reachable parameters
+        if hasattr(case, 'official_forward'):
+            return case.official_forward(net, tensors)
+        return net(tensors[next(iter(tensors))])
+
     meta = {
         'case': case_name, 'arch': case.ARCH, 'seed': seed, 'rule_version': rule.VERSION, 'prefix': prefix,
         'official': {'code': case.OFFICIAL, 'sources': provenance(case, sources)},
         'entries': [[k, list(s), d, kind] for k, s, d, kind in entries],
         'official_params': int(sum(p.numel() for p in net.parameters())),
-        'reachable_params': reachable_params(torch, net, torch.from_numpy(model_inputs[first])),
+        'reachable_params': reachable_params(torch, net, forward),
         'noise_floor': floor,
         'command': 'python tests/golden/make_golden.py ' + shlex.join(argv),
         'made_with': {'torch': torch.__version__, 'numpy': np.__version__, 'python': platform.python_version(),

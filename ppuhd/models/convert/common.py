@@ -93,10 +93,12 @@ def load_npz(path: str) -> StateDict:
         return {k: data[k] for k in data.files}
 
 
-def load_pdparams(path: str) -> StateDict:
-    """Read a Paddle ``.pdparams`` (e.g. a PaddleClas release) as ``{name: numpy array}``."""
-    import paddle
-    state = unwrap_state_dict(paddle.load(path, return_numpy=True))
+def load_pdparams(path: str, trust_pickle: bool = False) -> StateDict:
+    """Read a Paddle ``.pdparams`` (e.g. a PaddleClas release) as ``{name: numpy array}``, without running
+    code from it (``ppuhd.utils.weights.read_paddle_file``; ``trust_pickle`` opts in to ``paddle.load``)."""
+    from ...utils.weights import read_paddle_file
+    state = read_paddle_file(path, 'Checkpoint', return_numpy=True, trust_pickle=trust_pickle or None)
+    state = unwrap_state_dict(state)
     return {k: np.asarray(v) for k, v in state.items()}
 
 
@@ -111,14 +113,14 @@ def load_safetensors(path: str) -> StateDict:
 
 def load_checkpoint(path: str, trust_pickle: bool = False) -> StateDict:
     """Load ``path`` by extension: ``.npz`` with numpy, ``.pdparams`` with Paddle, ``.safetensors``
-    with safetensors, torch formats with torch."""
+    with safetensors, torch formats with torch; pickles (torch, Paddle) only as tensors unless ``trust_pickle``."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint not found: {path}')
     ext = os.path.splitext(path)[1].lower()
     if ext == '.npz':
         return load_npz(path)
     if ext == '.pdparams':
-        return load_pdparams(path)
+        return load_pdparams(path, trust_pickle)
     if ext == '.safetensors':
         return load_safetensors(path)
     if ext in TORCH_EXTENSIONS:

@@ -1,10 +1,11 @@
-"""1x1 convolutions that run as plain matrix products in an exported graph.
+"""1x1 convolutions, and the matrix products that replace them in exported graphs.
 
-Dygraph calls the parent ``Conv2D`` / ``Conv2DTranspose`` (outputs unchanged, bit for bit). A static
-graph computes ``W @ x`` on [B, C, H*W] instead, equal to float round-off, because Paddle
-Inference's oneDNN conv keeps a blocked copy of every input that does not arrive in its own layout,
-cached per op and input shape for the life of the predictor (``AcquireSrcMemoryWithReorder`` in
-``phi/kernels/onednn/conv_handler.h``). A model whose convs follow FFTs, slices and concats (UHDFour)
+``PointwiseConv2D`` / ``PointwiseConv2DTranspose`` are the parent layers (their ``forward`` is the
+parent's kernel) plus ``matrix()``, the [out, in] weight. An export variant (UHDFour's) applies them
+with :func:`pointwise_matmul` / :func:`pointwise_concat_matmul` instead, equal to float round-off,
+because Paddle Inference's oneDNN conv keeps a blocked copy of every input that does not arrive in its
+own layout, cached per op and input shape for the life of the predictor (``AcquireSrcMemoryWithReorder``
+in ``phi/kernels/onednn/conv_handler.h``). A model whose convs follow FFTs, slices and concats (UHDFour)
 holds one such copy per conv: 6 GB at 4K. oneDNN's matmul reads the plain layout in place.
 Parameter names and shapes are those of the parent layers, so checkpoints load unchanged.
 """
@@ -23,14 +24,12 @@ def pointwise_matmul(weight: paddle.Tensor, bias, x: paddle.Tensor) -> paddle.Te
     return out.reshape([0, 0, h, w])
 
 
-def pointwise_concat(layer, parts) -> paddle.Tensor:
-    """``layer(paddle.concat(parts, axis=1))`` for a pointwise layer of this module.
+def pointwise_concat_matmul(layer, parts) -> paddle.Tensor:
+    """``layer(paddle.concat(parts, axis=1))`` for a pointwise layer of this module, as matrix products.
 
-    In a static graph the concatenated tensor is never built: the layer's matrix is split by
-    input channels and the per-part products summed (equal to float round-off).
+    The concatenated tensor is never built: the layer's matrix is split by input channels and the
+    per-part products summed (equal to float round-off).
     """
-    if paddle.in_dynamic_mode():
-        return layer(paddle.concat(parts, axis=1))
     weight, start, out = layer.matrix(), 0, None
     for i, part in enumerate(parts):
         stop = start + part.shape[1]
@@ -39,17 +38,8 @@ def pointwise_concat(layer, parts) -> paddle.Tensor:
     return out
 
 
-class _MatmulInGraph:
-    """Mixin: the parent layer's kernel in dygraph, ``matrix() @ x`` in a static graph."""
-
-    def forward(self, x):
-        if paddle.in_dynamic_mode():
-            return super().forward(x)
-        return pointwise_matmul(self.matrix(), self.bias, x)
-
-
-class PointwiseConv2D(_MatmulInGraph, nn.Conv2D):
-    """``nn.Conv2D(in_channels, out_channels, 1)``; a matrix product in static graphs.
+class PointwiseConv2D(nn.Conv2D):
+    """``nn.Conv2D(in_channels, out_channels, 1)`` with its weight as a matrix.
 
     Args:
         in_channels: input channels.
@@ -63,8 +53,8 @@ class PointwiseConv2D(_MatmulInGraph, nn.Conv2D):
         return self.weight[:, :, 0, 0]  # [out, in, 1, 1]
 
 
-class PointwiseConv2DTranspose(_MatmulInGraph, nn.Conv2DTranspose):
-    """``nn.Conv2DTranspose(in_channels, out_channels, 1)``; a matrix product in static graphs.
+class PointwiseConv2DTranspose(nn.Conv2DTranspose):
+    """``nn.Conv2DTranspose(in_channels, out_channels, 1)`` with its weight as a matrix.
 
     Args:
         in_channels: input channels.

@@ -75,5 +75,9 @@ def resample_pos_embed(pos_embed: paddle.Tensor, new_grid: Sequence[int], num_pr
     dim = grid.shape[-1]
     grid = grid.reshape([1, old_grid[0], old_grid[1], dim]).transpose([0, 3, 1, 2])
     grid = resize_grid(grid.astype('float32'), new_grid, antialias).astype(pos_embed.dtype)
-    grid = grid.transpose([0, 2, 3, 1]).reshape([1, -1, dim])
+    # [1, D, H', W'] -> [1, H' * W', D] as flatten then transpose, not transpose then reshape: Paddle
+    # Inference 3.3.1's operator_reshape_onednn_fuse_pass (on by default with oneDNN) fuses the latter
+    # into a fused_transpose whose output type keeps the 4-D shape ("The type tensor<1x196x192xf32> of
+    # outputs[0][1] must be equal to type tensor<1x14x14x192xf32>" at the concat with the prefix tokens)
+    grid = grid.flatten(2).transpose([0, 2, 1])
     return paddle.concat([prefix, grid], axis=1)

@@ -16,8 +16,14 @@ A case module defines, and imports without torch:
 - ``official_model(sources)``: the official ``torch.nn.Module`` (``sources`` maps the ``SOURCES`` options to paths).
 - ``official_outputs(net, inputs)``: ``{name: numpy array}`` of the official model on ``{name: torch tensor}``,
   called in eval mode under ``torch.no_grad()``; a case may switch to train mode for more outputs.
+- optional ``official_forward(net, inputs)``: the official call (torch tensors in, a tensor or a tuple/list of
+  them out) whose outputs decide the reachable parameters (default: ``net`` on the first input), for models that
+  do not take one tensor (EDT takes a list, one input per task, through ``test_sample.py``'s padding).
 - ``our_outputs(model, inputs)``: the same names from the converted ppuhd model on ``{name: paddle tensor}``,
   called in eval mode under ``paddle.no_grad()``.
+- optional ``MISTAKE_INPUTS``: the inputs (a subset, for which ``our_outputs`` returns the outputs it can) that
+  ``tests/test_golden.py``'s check that a converter mistake is caught runs on (default: all); for models whose
+  forward is slow (EDT-B: its cheapest input).
 
 Adding a model: write its case module, run ``make_golden.py --case NAME ...`` against the official code
 (docs/reproduction.md), commit both files; ``tests/test_golden.py`` picks them up.
