@@ -157,7 +157,7 @@ def _case(backend: str, chop: str, work: str, scale: int, threads: int, official
             return fn(tiles)
         fn(np.zeros((1, 3, 48, 48), np.float32))
         start = time.perf_counter()
-        out = ipt_chop(counted, image, scale, model.chop, stride=model.chop_stride, batch_size=model.chop_batch_size)
+        out = ipt_chop(counted, image, model.chop, stride=model.chop_stride, batch_size=model.chop_batch_size)
     seconds = time.perf_counter() - start
     np.save(os.path.join(work, f'out_{backend}_{chop}.npy'), out.astype(np.float32))
     return {'backend': backend, 'chop': chop, 'seconds': round(seconds, 2), 'passes': sum(passes),
@@ -166,8 +166,8 @@ def _case(backend: str, chop: str, work: str, scale: int, threads: int, official
 
 def _image_passes(h: int, w: int, official: bool) -> int:
     """Tile passes of the official chop of an h x w image: ``forward_chop``'s, or ours (each distinct tile once)."""
-    from ppuhd.models.ipt import official_axis_weights
-    rows, cols = len(official_axis_weights(h, 1)[0]), len(official_axis_weights(w, 1)[0])
+    from ppuhd.inference.tiling import official_ipt_axis_weights
+    rows, cols = len(official_ipt_axis_weights(h, 1)[0]), len(official_ipt_axis_weights(w, 1)[0])
     if not official:
         return rows * cols
     grid_h, grid_w = rows - bool((h - 48) % 12), cols - bool((w - 48) % 12)
@@ -265,14 +265,14 @@ def _tiling_psnr(args, work: str) -> None:
 
     def shifted(lr):  # the official chop with its grid moved by k px (reflect-padded top/left, cropped back)
         padded = np.pad(lr, ((0, 0), (k, 0), (k, 0)), mode='reflect')
-        return ipt_chop(fn, padded[None], s, 'official')[0][:, k * s:, k * s:]
+        return ipt_chop(fn, padded[None], 'official')[0][:, k * s:, k * s:]
     columns = [f'cosine{stride}' for stride in args.strides] + [f'official shifted {k} px']
     print('| image (LR) | ' + ' | '.join(f'{c} vs official (dB)' for c in columns) + ' |')
     print('|---|' + '---:|' * len(columns))
     values = {c: [] for c in columns}
     for name, lr in images:
-        ref = ipt_chop(fn, lr[None], s, 'official')[0]
-        outs = [ipt_chop(fn, lr[None], s, 'cosine', stride=stride)[0] for stride in args.strides] + [shifted(lr)]
+        ref = ipt_chop(fn, lr[None], 'official')[0]
+        outs = [ipt_chop(fn, lr[None], 'cosine', stride=stride)[0] for stride in args.strides] + [shifted(lr)]
         for c, out in zip(columns, outs):
             values[c].append(psnr(np.clip(out, 0, 1).transpose(1, 2, 0), np.clip(ref, 0, 1).transpose(1, 2, 0),
                                   color='y', crop_border=s))

@@ -16,7 +16,8 @@ import pytest
 import ppuhd
 from ppuhd.inference.padding import pad_bottom_right
 from ppuhd.models.convert import CONVERTERS, convert_state_dict
-from ppuhd.models.ipt import IPT, PRETRAIN_TASKS, chop, official_axis_weights, official_chop
+from ppuhd.inference.tiling import official_ipt_axis_weights
+from ppuhd.models.ipt import IPT, PRETRAIN_TASKS, chop, chop_tiling
 
 # FACTS "IPT", from the official model/ipt.py (MeanShift's 2 x 12 frozen values included)
 OFFICIAL_PARAMS = {'ipt_sr_x2': 115_460_443, 'ipt_sr_x3': 115_645_083, 'ipt_sr_x4': 115_608_155,
@@ -128,9 +129,9 @@ def _upsample(scale):
 
 
 @pytest.mark.parametrize('scale', [1, 2, 3, 4])
-def test_official_axis_weights_partition_rows(scale):
+def test_official_ipt_axis_weights_partition_rows(scale):
     for size in range(48, 150):
-        starts, weights, seam = official_axis_weights(size, scale)
+        starts, weights, seam = official_ipt_axis_weights(size, scale)
         cut = (size - 48) % 12
         assert starts[:-1 if cut else None] == list(range(0, size - cut - 47, 12))
         assert starts[-1] == size - 48
@@ -145,7 +146,7 @@ def test_official_axis_weights_partition_rows(scale):
 @pytest.mark.parametrize('scale,size', [(1, (50, 97)), (2, (61, 48)), (3, (65, 67)), (4, (20, 130))])
 def test_chop_of_an_equivariant_function_is_the_whole_image(mode, scale, size):
     images = np.random.default_rng(0).uniform(0, 1, (2, 3, *size)).astype('float32')
-    out = chop(_upsample(scale), images, scale, mode, batch_size=5)
+    out = chop(_upsample(scale), images, mode, batch_size=5)
     np.testing.assert_allclose(out, _upsample(scale)(images), atol=1e-6)
 
 
@@ -156,7 +157,7 @@ def test_official_chop_passes_and_batches():
     def fn(tiles):
         calls.append(len(tiles))
         return _upsample(2)(tiles)
-    official_chop(fn, np.zeros((3, 256, 256), 'float32'), 2, batch_size=64)
+    chop(fn, np.zeros((1, 3, 256, 256), 'float32'), batch_size=64)
     assert sum(calls) == 19 * 19 and max(calls) == 64
 
 
@@ -168,7 +169,7 @@ def test_official_chop_top_strip_quirk():
     def constant(tiles):  # each tile's output is its own mean: tiles are told apart
         return np.broadcast_to(tiles.mean(axis=(1, 2, 3), keepdims=True), (len(tiles), 3, 96, 96)).copy()
     image = np.random.default_rng(1).uniform(0, 1, (3, 48, 84)).astype('float32')  # column tiles at 0, 12, 24, 36
-    out = official_chop(constant, image, scale)
+    out = chop(constant, image[None])[0]
     means = [image[:, :, x:x + 48].mean() for x in (0, 12, 24, 36)]
     np.testing.assert_allclose(out[:, :24, 24:96], means[0], rtol=1e-6)
     np.testing.assert_allclose(out[:, 24:, 72:96], (means[1] + means[2]) / 2, rtol=1e-6)  # columns [36, 48) LR

@@ -31,7 +31,7 @@ the official code raises there.
 """
 import math
 from dataclasses import replace
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import paddle
@@ -39,7 +39,6 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..inference import ImageIO, TilingConfig, tiled_predict
-from ..inference.padding import fallback_mode, source_index
 from ..registry import MODELS
 from .layers import torch_default_init_
 
@@ -312,12 +311,14 @@ class IPT(nn.Layer):
         dropout_rate: official ``dropout_rate`` (0 in the releases).
         chop: inference on sizes other than ``patch_size``: ``'official'`` (``forward_chop``) or ``'cosine'``.
         chop_stride: stride of the ``'cosine'`` tiles (the official chop's is fixed at ``patch_size // 4``).
-        chop_batch_size: tiles per network pass at inference (official ``crop_batch_size``, 64); bounds memory.
+        chop_batch_size: tiles per network pass at inference; bounds memory, does not change the output. The
+            official ``crop_batch_size`` is 64; on CPU 8 is faster (docs/benchmarks.md: larger batches allocate
+            150-200 MB attention and MLP tensors that glibc maps afresh for each pass).
     """
 
     def __init__(self, tasks: Sequence[str] = ('sr_x2',), n_feats: int = 64, patch_size: int = 48,
                  patch_dim: int = 3, num_heads: int = 12, num_layers: int = 12, dropout_rate: float = 0.0,
-                 chop: str = 'official', chop_stride: int = 24, chop_batch_size: int = 64):
+                 chop: str = 'official', chop_stride: int = 24, chop_batch_size: int = 8):
         super().__init__()
         self.tasks = tuple(tasks)
         if not self.tasks or len(set(self.tasks)) != len(self.tasks):
@@ -338,7 +339,7 @@ class IPT(nn.Layer):
         self.tail = nn.LayerList([nn.Sequential(_upsampler(s, n_feats), _conv(n_feats, 3, 3)) for s in self.scales])
         self._init_weights()
         # any H x W from 1 px: sides below patch_size are padded inside forward (the official code raises)
-        self.image_io = ImageIO(scale=self.scales[0], min_size=1, pads_itself=True)
+        self.image_io = ImageIO(scale=self.scales[0], min_size=1, pads_itself=True, tile_size=patch_size)
         self.task = self.tasks[0]
 
     def _init_weights(self):
@@ -399,9 +400,12 @@ class IPT(nn.Layer):
         def run(tiles: np.ndarray) -> np.ndarray:
             with paddle.no_grad():
                 return self.forward_tile(paddle.to_tensor(tiles), index).numpy()
-        out = chop(run, x.numpy(), self.scales[index], self.chop, self.patch_size, self.chop_stride,
-                   self.chop_batch_size, self.image_io.pad_mode)
-        return paddle.to_tensor(out)
+        return paddle.to_tensor(tiled_predict(run, x.numpy(), self.deploy_tiling()))
+
+    def deploy_tiling(self) -> TilingConfig:
+        """How images of other sizes than the tile are run: the chop this model's eval ``forward`` does (``chop``,
+        ``chop_stride``, ``chop_batch_size``), for the predictor of the exported tile graph."""
+        return chop_tiling(self.chop, self.patch_size, self.chop_stride, self.chop_batch_size, self.image_io.pad_mode)
 
     def deploy_layer(self) -> nn.Layer:
         """The export graph: the network of the current task on fixed ``[N, 3, 48, 48]`` tiles (the chop runs
@@ -419,111 +423,37 @@ class _TileNetwork(nn.Layer):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Test-time chop, on numpy arrays and any tile function (the dygraph network or an exported predictor)
+# Test-time chop: ppuhd.inference.tiling on numpy arrays and any tile function (the dygraph network or an
+# exported predictor)
 
 
-def official_axis_weights(size: int, scale: int, tile: int = 48) -> Tuple[List[int], np.ndarray, int]:
-    """Tile starts along one axis, each tile's output weights and the seam row, as ``forward_chop`` has them.
-
-    ``model/__init__.py`` (``padsize = patch_size``, ``shave = patch_size / 2``): tiles start every
-    ``shave / 2 = 12`` px from 0 up to ``size - cut`` (``cut = (size - 48) % 12``) and one strip starts at
-    ``size - 48``. Output rows (scale ``s``) before ``seam = (size - cut) s - int((48 - cut) / 2 * s)`` come from
-    the grid: the first ``12 s`` from the first tile alone, the rest as the average of the tiles whose central
-    ``[12 s, 36 s)`` covers them (the fold-of-ones divisor); rows from ``seam`` on come from the edge strip (its
-    rows from ``int((48 - cut) / 2 * s + 0.5)``, which meets the seam for odd ``(48 - cut) s`` as well).
-    Returns ``(starts, weights, seam)``; ``weights[i]`` (length ``tile * s``) and the others' sum to 1 per row.
-    """
-    if size < tile:
-        raise ValueError(f'the official chop needs a side of at least {tile}, got {size} (pad first)')
-    stride = margin = tile // 4
-    cut = (size - tile) % stride
-    main = size - cut
-    grid = list(range(0, main - tile + 1, stride))
-    starts = grid + ([size - tile] if cut else [])
-    weights = np.zeros((len(starts), tile * scale), np.float64)
-    seam = main * scale - int((tile - cut) / 2 * scale)
-    for row in range(seam):
-        if row < margin * scale:
-            owners = [0]
-        else:
-            owners = [i for i, start in enumerate(grid)
-                      if (start + margin) * scale <= row < (start + tile - margin) * scale]
-        for i in owners:
-            weights[i, row - starts[i] * scale] += 1.0 / len(owners)
-    for row in range(seam, size * scale):
-        weights[-1, row - starts[-1] * scale] += 1.0
-    return starts, weights, seam
-
-
-def _pad_to_tile(image: np.ndarray, tile: int, mode: str) -> np.ndarray:
-    """Bottom/right padding of a ``[C, H, W]`` image to sides of at least ``tile`` (ppuhd.inference.padding)."""
-    h, w = image.shape[-2:]
-    pad_h, pad_w = max(0, tile - h), max(0, tile - w)
-    if not (pad_h or pad_w):
-        return image
-    mode = fallback_mode(mode, h, w, pad_h, pad_w)
-    return np.take(np.take(image, source_index(h, pad_h, mode), axis=-2), source_index(w, pad_w, mode), axis=-1)
-
-
-def official_chop(fn: TileFn, image: np.ndarray, scale: int, tile: int = 48, batch_size: int = 64) -> np.ndarray:
-    """``forward_chop`` of ``model/__init__.py`` on one ``[C, H, W]`` image with both sides >= ``tile``.
-
-    The same output (up to float summation order) from fewer passes: the official code runs the top and
-    left strips again although they are the grid's first row and column (397 -> 361 tiles at 256 x 256).
-    Per axis the weights are :func:`official_axis_weights`; the one place where the official result is not
-    their product is the top strip's first ``48 s`` columns, which ``y[..., :, :padsize*scale] = y_w_top``
-    overwrites with the left strip, i.e. with the top-left tile alone in rows ``[0, 12 s)``.
-    """
-    _, h, w = image.shape
-    rows, row_w, _ = official_axis_weights(h, scale, tile)
-    cols, col_w, col_seam = official_axis_weights(w, scale, tile)
-    pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
-    s, t = scale, tile * scale
-    out = first = None
-    for start in range(0, len(pairs), batch_size):
-        batch = pairs[start:start + batch_size]
-        tiles = np.stack([image[:, rows[i]:rows[i] + tile, cols[j]:cols[j] + tile] for i, j in batch])
-        for (i, j), y in zip(batch, np.asarray(fn(tiles.astype(np.float32)))):
-            if out is None:
-                out = np.zeros((y.shape[0], h * s, w * s), np.float64)
-            out[:, rows[i] * s:rows[i] * s + t, cols[j] * s:cols[j] * s + t] += y * np.outer(row_w[i], col_w[j])
-            if (i, j) == (0, 0):
-                first = y
-    margin, right = tile // 4 * s, min(t, col_seam)
-    out[:, :margin, margin:right] = first[:, :margin, margin:right]
-    return out.astype(np.float32)
-
-
-def chop(fn: TileFn, images: np.ndarray, scale: int, mode: str = 'official', tile: int = 48, stride: int = 24,
-         batch_size: int = 64, pad_mode: str = 'reflect') -> np.ndarray:
-    """IPT's test-time tiling of ``[N, C, H, W]`` images with a tile function (``[n, C, 48, 48]`` ->
-    ``[n, C, 48 s, 48 s]``, any backend); returns ``[N, C, sH, sW]``.
+def chop_tiling(mode: str = 'official', tile: int = 48, stride: int = 24, batch_size: int = 8,
+                pad_mode: str = 'reflect') -> TilingConfig:
+    """IPT's test-time tiling as a :class:`~ppuhd.inference.TilingConfig` (what ``forward`` and the predictor run).
 
     Args:
-        fn: the network on a batch of tiles.
-        images: float32 images in [0, 1]; sides below ``tile`` are padded bottom/right (``pad_mode``) and the
-            output cropped back.
-        scale: the task's upscaling factor.
-        mode: ``'official'`` (:func:`official_chop`) or ``'cosine'`` (tiles every ``stride`` px plus one flush
-            with each border, raised-cosine blending over the overlaps, ``ppuhd.inference.tiling``).
+        mode: ``'official'`` (``forward_chop``: preset ``official_ipt``, tiles every ``tile / 4`` px, central crops
+            averaged, edge strips) or ``'cosine'`` (tiles every ``stride`` px plus one flush with each border,
+            raised-cosine blending over the overlaps).
         tile: the tile side the network takes.
         stride: the ``'cosine'`` tile stride.
-        batch_size: tiles per ``fn`` call.
-        pad_mode: ``'reflect'`` | ``'symmetric'`` | ``'replicate'`` (``ppuhd.inference.padding``).
+        batch_size: tiles per network call (memory; the output does not depend on it).
+        pad_mode: how sides below ``tile`` are padded (bottom/right, ``ppuhd.inference.padding``; cropped back).
     """
     if mode not in CHOPS:
         raise ValueError(f'IPT chop mode must be one of {CHOPS}, got {mode!r}')
-    h, w = images.shape[-2:]
-    outs = []
-    for image in images:
-        padded = _pad_to_tile(np.asarray(image, np.float32), tile, pad_mode)
-        if mode == 'official':
-            out = official_chop(fn, padded, scale, tile, batch_size)
-        else:
-            cfg = TilingConfig(tile=tile, stride=stride, blend='cosine', batch_size=batch_size, progress=False)
-            out = tiled_predict(fn, padded, cfg)
-        outs.append(out[:, :h * scale, :w * scale])
-    return np.stack(outs)
+    if mode == 'official':
+        return TilingConfig(tile=tile, stride=tile // 4, blend='official_ipt', batch_size=batch_size,
+                            pad_mode=pad_mode, fixed_tile=True, progress=False)
+    return TilingConfig(tile=tile, stride=stride, blend='cosine', batch_size=batch_size, pad_mode=pad_mode,
+                        fixed_tile=True, progress=False)
+
+
+def chop(fn: TileFn, images: np.ndarray, mode: str = 'official', tile: int = 48, stride: int = 24,
+         batch_size: int = 8, pad_mode: str = 'reflect') -> np.ndarray:
+    """IPT's test-time tiling of ``[N, C, H, W]`` float32 images in [0, 1] with a tile function (``[n, C, 48, 48]``
+    -> ``[n, C, 48 s, 48 s]``, any backend); returns ``[N, C, sH, sW]``. Arguments: :func:`chop_tiling`."""
+    return tiled_predict(fn, np.asarray(images, np.float32), chop_tiling(mode, tile, stride, batch_size, pad_mode))
 
 
 def _ipt(tasks: Sequence[str], **kwargs) -> IPT:
