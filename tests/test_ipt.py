@@ -7,22 +7,31 @@ the converter's strictness on official-format state dicts rebuilt from the Paddl
 115M-parameter model takes 2-5 s on 2 cores and one 48 x 48 pass about 1 s, so one ``ipt_pretrain``
 (all six heads and tails) is shared by the module.
 """
+import os
 import re
+import sys
 
 import numpy as np
 import paddle
 import pytest
 
+from conftest import ROOT
 import ppuhd
+from ppuhd.engine.export import export_task
 from ppuhd.inference.padding import pad_bottom_right
-from ppuhd.models.convert import CONVERTERS, convert_state_dict
 from ppuhd.inference.tiling import official_ipt_axis_weights
-from ppuhd.models.ipt import IPT, PRETRAIN_TASKS, chop, chop_tiling
+from ppuhd.metrics.image import psnr
+from ppuhd.models.convert import CONVERTERS, convert_state_dict
+from ppuhd.models.ipt import IPT, PRETRAIN_TASKS, chop
+from ppuhd.tasks.enhancement import EnhancementTask
 
 # FACTS "IPT", from the official model/ipt.py (MeanShift's 2 x 12 frozen values included)
 OFFICIAL_PARAMS = {'ipt_sr_x2': 115_460_443, 'ipt_sr_x3': 115_645_083, 'ipt_sr_x4': 115_608_155,
                    'ipt_denoise': 115_312_731, 'ipt_derain': 115_312_731, 'ipt_pretrain': 118_892_394}
 EMBEDDINGS = ('body.query_embed.weight', 'body.position_encoding.pe.weight')
+
+sys.path.insert(0, os.path.join(ROOT, 'deploy', 'python'))
+from predictor import Predictor, RunOptions, cpu_supports_bf16  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -118,6 +127,52 @@ def test_deploy_layer_is_the_tile_network(pretrain):
             np.testing.assert_array_equal(layer(x).numpy(), pretrain(x).numpy())
     finally:
         pretrain.set_task('sr_x2')
+
+
+# ---- export and deploy: the fixed 48 x 48 tile graph, tiled by deploy/python/predictor.py
+
+
+def _export_and_compare(model, tmp_path, size, precisions):
+    """Export ``model`` through its task, run an uint8 image of ``size`` with the deploy predictor at each
+    precision; returns (infer_cfg, {precision: (max abs error, rel. L2, PSNR dB)}) against dygraph ``predict``."""
+    task = EnhancementTask(model.eval(), losses=[])
+    infer_cfg = export_task(task, {'model': {'type': 'ipt_sr_x2'}}, str(tmp_path))
+    img = (np.random.default_rng(1).random((*size, 3)) * 255).astype(np.uint8)
+    want = task.predict({'lq': paddle.to_tensor(img.transpose(2, 0, 1)[None] / np.float32(255))})['pred']
+    want = want.numpy()[0].transpose(1, 2, 0)
+    errors = {}
+    for precision in precisions:
+        got = Predictor(str(tmp_path), RunOptions(threads=1, precision=precision)).enhance(img)
+        assert got.shape == want.shape
+        errors[precision] = (float(np.abs(got - want).max()), float(np.linalg.norm(got - want) / np.linalg.norm(want)),
+                             psnr(got, want, clamp=False))
+    return infer_cfg, errors
+
+
+def test_export_is_the_48_tile_and_deploy_tiles_it_as_forward(tmp_path):
+    """Full-width IPT x2 (one encoder and one decoder layer) on 60 x 72: 2 x 3 tiles through the official chop.
+    fp32 Paddle Inference = dygraph within 1e-5; bf16 (oneDNN, where the CPU has it) within 1 % rel. L2 and at
+    least 50 dB (measured 1.9e-3, 61 dB; the full 12 + 12 layers: docs/benchmarks.md)."""
+    paddle.seed(0)
+    model = ppuhd.create_model('ipt_sr_x2', num_layers=1)
+    precisions = ('fp32', 'bf16') if cpu_supports_bf16() else ('fp32',)
+    infer_cfg, errors = _export_and_compare(model, tmp_path, (60, 72), precisions)
+    assert infer_cfg['input']['shape'] == [None, 3, 48, 48] and infer_cfg['image_io']['tile_size'] == 48
+    assert infer_cfg['tiling']['blend'] == 'official_ipt' and infer_cfg['tiling']['stride'] == [12, 12]
+    assert not infer_cfg['padding']['in_graph']
+    assert errors['fp32'][0] <= 1e-5, errors
+    if 'bf16' in errors:
+        assert errors['bf16'][1] <= 1e-2 and errors['bf16'][2] >= 50, errors
+
+
+def test_cosine_chop_exports_its_tiling(tmp_path):
+    """The faster option (cosine blending at stride 24) is what infer_cfg.yml carries when the model is built with it;
+    a 40 x 52 image (below 48 rows: padded to the tile, cropped back) equals dygraph."""
+    paddle.seed(0)
+    model = ppuhd.create_model('ipt_sr_x2', num_layers=1, chop='cosine', chop_stride=24)
+    infer_cfg, errors = _export_and_compare(model, tmp_path, (40, 52), ('fp32',))
+    assert infer_cfg['tiling']['blend'] == 'cosine' and infer_cfg['tiling']['stride'] == [24, 24]
+    assert errors['fp32'][0] <= 1e-5, errors
 
 
 # ---- the chop's arithmetic, with cheap tile functions
