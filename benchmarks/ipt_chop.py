@@ -18,9 +18,10 @@ Backends:
               ``tests/golden/cases/_ipt_official.py`` makes its ``.cuda()`` calls and ``data_parallel`` no-ops at
               run time (what one-GPU ``data_parallel`` does); nothing else of the official code changes
   dygraph     ours, Paddle dygraph: ``model(x)`` in eval mode
-  infer_fp32  the exported 48 x 48 tile network (``IPT.deploy_layer``, ``[N, 3, 48, 48]``) in Paddle Inference with
-              oneDNN (``onednn_placement_pass`` off, as deploy/python/predictor.py), ``ppuhd.models.ipt.chop`` in numpy
-  infer_bf16  the same with oneDNN bf16 and ``onednn_placement_pass`` on (without it the attention matmuls stay fp32)
+  infer_fp32  the export of ``tools/export.py`` (``ppuhd.engine.export.export_task``: the 48 x 48 tile network,
+              ``[N, 3, 48, 48]``) run by the deploy predictor (deploy/python/predictor.py, oneDNN, its passes) as
+              the tile function of ``ppuhd.models.ipt.chop`` in numpy (what ``Predictor.enhance`` does)
+  infer_bf16  the same with ``RunOptions(precision='bf16')`` (oneDNN bf16)
 CHOP: ``official`` (the ``forward_chop`` output) or ``cosineS`` (48 px tiles at stride S, raised-cosine blend).
 
 Prints seconds, tile passes, the time ratio to the official run (when there is one) and each output's
@@ -68,29 +69,9 @@ def _chop_args(chop: str):
 
 
 def _predictor(export_dir: str, threads: int, bf16: bool):
-    from paddle import inference
-    config = inference.Config(os.path.join(export_dir, 'inference.json'), os.path.join(export_dir, 'inference.pdiparams'))
-    config.disable_gpu()
-    config.set_cpu_math_library_num_threads(threads)
-    config.enable_onednn()
-    skipped = ['conv_activation_onednn_fuse_pass', 'operator_reshape_onednn_fuse_pass']
-    if not bf16:  # deploy/python/predictor.py skips it (slow oneDNN elementwise paths); bf16 needs it here
-        skipped.append('onednn_placement_pass')
-    for name in skipped:
-        config.delete_pass(name)
-    if bf16:
-        config.enable_onednn_bfloat16()
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
-    inp = predictor.get_input_handle(predictor.get_input_names()[0])
-    out = predictor.get_output_handle(predictor.get_output_names()[0])
-
-    def run(tiles: np.ndarray) -> np.ndarray:
-        inp.reshape(list(tiles.shape))
-        inp.copy_from_cpu(np.ascontiguousarray(tiles))
-        predictor.run()
-        return out.copy_to_cpu()
-    return run
+    """The tile function of the shipped deploy predictor (deploy/python/predictor.py, its default passes)."""
+    from predictor import Predictor, RunOptions
+    return Predictor(export_dir, RunOptions(threads=threads, precision='bf16' if bf16 else 'fp32')).run
 
 
 def _ours(backend: str, work: str, scale: int, threads: int, chop: str = 'official', batch_size: int = 0):
@@ -229,9 +210,9 @@ def _prepare(args, work: str) -> np.ndarray:
         paddle.seed(0)
         model = ppuhd.create_model(arch)
         paddle.save(model.state_dict(), os.path.join(work, 'weights.pdparams'))
-    spec = [paddle.static.InputSpec([None, 3, 48, 48], 'float32', 'x')]
-    paddle.jit.save(paddle.jit.to_static(model.eval().deploy_layer(), input_spec=spec, full_graph=True),
-                    os.path.join(work, 'export', 'inference'))
+    from ppuhd.engine.export import export_task
+    from ppuhd.tasks.enhancement import EnhancementTask
+    export_task(EnhancementTask(model.eval(), losses=[]), {'model': {'type': arch}}, os.path.join(work, 'export'))
     image = _set5_images(args.scale)[:1]
     if image:
         image = image[0][1]

@@ -30,8 +30,9 @@ with raised-cosine ramps (``ppuhd.inference.tiling``), far fewer passes for a sm
 the official code raises there.
 """
 import math
+import re
 from dataclasses import replace
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import paddle
@@ -40,6 +41,7 @@ import paddle.nn.functional as F
 
 from ..inference import ImageIO, TilingConfig, tiled_predict
 from ..registry import MODELS
+from ..utils.logger import get_logger
 from .layers import torch_default_init_
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # official common.MeanShift default (DIV2K), times rgb_range 255
@@ -314,16 +316,25 @@ class IPT(nn.Layer):
         chop_batch_size: tiles per network pass at inference; bounds memory, does not change the output. The
             official ``crop_batch_size`` is 64; on CPU 8 is faster (docs/benchmarks.md: larger batches allocate
             150-200 MB attention and MLP tensors that glibc maps afresh for each pass).
+        init_task: fine-tuning a single-task model from an ``ipt_pretrain`` weight file (``model_weights``): the
+            pre-training branch (one of :data:`PRETRAIN_TASKS`, same scale) whose head, tail and task embedding
+            fill this model's; the file's other branches are left out.
     """
 
     def __init__(self, tasks: Sequence[str] = ('sr_x2',), n_feats: int = 64, patch_size: int = 48,
                  patch_dim: int = 3, num_heads: int = 12, num_layers: int = 12, dropout_rate: float = 0.0,
-                 chop: str = 'official', chop_stride: int = 24, chop_batch_size: int = 8):
+                 chop: str = 'official', chop_stride: int = 24, chop_batch_size: int = 8,
+                 init_task: Optional[str] = None):
         super().__init__()
         self.tasks = tuple(tasks)
         if not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f'IPT needs one or more distinct tasks, got {tasks!r}')
         self.scales = tuple(task_scale(t) for t in self.tasks)
+        if init_task is not None and (len(self.tasks) != 1 or init_task not in PRETRAIN_TASKS or
+                                      task_scale(init_task) != self.scales[0]):
+            raise ValueError(f'IPT init_task {init_task!r}: a single-task model takes the branch of the same scale '
+                             f'out of an ipt_pretrain file, one of {list(PRETRAIN_TASKS)}')
+        self.init_task = init_task
         if chop not in CHOPS:
             raise ValueError(f'IPT chop must be one of {CHOPS}, got {chop!r}')
         if chop == 'cosine' and not 0 < chop_stride <= patch_size:
@@ -360,6 +371,28 @@ class IPT(nn.Layer):
                         w = attn.in_proj_weight
                         b = bound(w.shape[0])
                         w.set_value(paddle.uniform(w.shape, w.dtype, -b, b))
+
+    def adapt_state_dict(self, state: Dict[str, paddle.Tensor]) -> Dict[str, paddle.Tensor]:
+        """With ``init_task``: the body and that branch of an ``ipt_pretrain`` state dict (head, tail, task
+        embedding row), renamed to this single-task model's; the other branches are left out (and logged)."""
+        if self.init_task is None:
+            return state
+        queries = state.get('body.query_embed.weight')
+        if queries is None or queries.shape[0] != len(PRETRAIN_TASKS):
+            raise ValueError(f'IPT init_task {self.init_task!r} takes a branch out of an ipt_pretrain weight file '
+                             f'({len(PRETRAIN_TASKS)} task embeddings); this one has '
+                             f'{None if queries is None else queries.shape[0]}: drop model.init_task')
+        index = PRETRAIN_TASKS.index(self.init_task)
+        out = {}
+        for key, value in state.items():
+            m = re.match(r'(head|tail)\.(\d+)\.(.*)', key)
+            if m is None:
+                out[key] = value[index:index + 1] if key == 'body.query_embed.weight' else value
+            elif int(m.group(2)) == index:
+                out[f'{m.group(1)}.0.{m.group(3)}'] = value
+        get_logger().info('IPT init_task %s: its head, tail and task embedding; the other %d branches left out',
+                          self.init_task, len(PRETRAIN_TASKS) - 1)
+        return out
 
     def set_task(self, task: str) -> None:
         """The task ``forward`` runs when called without ``task`` (also sets ``image_io.scale``)."""
