@@ -374,14 +374,16 @@ class IPT(nn.Layer):
 
     def adapt_state_dict(self, state: Dict[str, paddle.Tensor]) -> Dict[str, paddle.Tensor]:
         """With ``init_task``: the body and that branch of an ``ipt_pretrain`` state dict (head, tail, task
-        embedding row), renamed to this single-task model's; the other branches are left out (and logged)."""
-        if self.init_task is None:
-            return state
+        embedding row), renamed to this single-task model's; the other branches are left out (and logged).
+        A single-task file (one task embedding: this model's own checkpoint, e.g. the fine-tuned result that
+        ``--weights`` gives with the fine-tuning config) is loaded as it is."""
         queries = state.get('body.query_embed.weight')
+        if self.init_task is None or (queries is not None and queries.shape[0] == 1):
+            return state
         if queries is None or queries.shape[0] != len(PRETRAIN_TASKS):
             raise ValueError(f'IPT init_task {self.init_task!r} takes a branch out of an ipt_pretrain weight file '
                              f'({len(PRETRAIN_TASKS)} task embeddings); this one has '
-                             f'{None if queries is None else queries.shape[0]}: drop model.init_task')
+                             f'{None if queries is None else queries.shape[0]}')
         index = PRETRAIN_TASKS.index(self.init_task)
         out = {}
         for key, value in state.items():
