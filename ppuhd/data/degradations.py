@@ -307,11 +307,11 @@ def add_rain_streaks(clean: np.ndarray, rng: Rng, density: Tuple[float, float] =
 
     IPT pre-trains deraining on ImageNet images with synthetic rain streaks added (paper, Sec. 4); the model
     here is the additive one of the Rain100L-style sets (Yang et al., CVPR 2017, "Deep joint rain detection and
-    removal": rain image = background + streak layer, clipped): sparse uniform noise (a fraction ``density`` of the pixels) motion-blurred by
-    a line of ``length`` px at ``angle`` degrees from vertical, scaled so the brightest streak adds
-    ``intensity`` x 255, added to every channel and clipped to [0, 255]. Neither IPT repository releases its
-    rain generator, so the model and its ranges (each drawn uniformly per call) are ours: light rain, one
-    direction per image.
+    removal": rain image = background + streak layer, clipped): sparse uniform noise (a fraction ``density``
+    of the pixels) motion-blurred by a line of ``length`` px at ``angle`` degrees from vertical, scaled so the
+    brightest streak adds ``intensity`` x 255, added to every channel and clipped to [0, 255]. The PyTorch
+    repository has no training code and the MindSpore port's ``src/data/imagenet.py`` was not read here, so
+    the model and its ranges (each drawn uniformly per call) are ours: light rain, one direction per image.
 
     Args:
         clean: the clean uint8 image.

@@ -39,9 +39,9 @@ PRESETS: Dict[str, dict] = {
     # patches.split(1), counts average, torch.clamp(restored, 0, 1).
     'official_uhd': dict(tile=(720, 1280), stride=(360, 640), blend='average', batch_size=1,
                          size_multiple=16, clamp=(0.0, 1.0)),
-    # IPT model/__init__.py forward_chop: patch_size 48, shave 24, tiles every shave / 2 = 12 px; its
-    # crop_batch_size 64 only bounds memory (8 is the IPT model's default on CPU).
-    'official_ipt': dict(tile=(48, 48), stride=(12, 12), blend='official_ipt', batch_size=8, fixed_tile=True),
+    # IPT model/__init__.py forward_chop: patch_size 48, shave 24, tiles every shave / 2 = 12 px, crop_batch_size
+    # 64 (bounds memory only).
+    'official_ipt': dict(tile=(48, 48), stride=(12, 12), blend='official_ipt', batch_size=64, fixed_tile=True),
 }
 
 

@@ -313,9 +313,8 @@ class IPT(nn.Layer):
         dropout_rate: official ``dropout_rate`` (0 in the releases).
         chop: inference on sizes other than ``patch_size``: ``'official'`` (``forward_chop``) or ``'cosine'``.
         chop_stride: stride of the ``'cosine'`` tiles (the official chop's is fixed at ``patch_size // 4``).
-        chop_batch_size: tiles per network pass at inference; bounds memory, does not change the output. The
-            official ``crop_batch_size`` is 64; on CPU 8 is faster (docs/benchmarks.md: larger batches allocate
-            150-200 MB attention and MLP tensors that glibc maps afresh for each pass).
+        chop_batch_size: tiles per network pass at inference (official ``crop_batch_size``, 64); bounds memory
+            (a pass of 64 tiles holds ~200 MB attention maps), does not change the output.
         init_task: fine-tuning a single-task model from an ``ipt_pretrain`` weight file (``model_weights``): the
             pre-training branch (one of :data:`PRETRAIN_TASKS`, same scale) whose head, tail and task embedding
             fill this model's; the file's other branches are left out.
@@ -323,7 +322,7 @@ class IPT(nn.Layer):
 
     def __init__(self, tasks: Sequence[str] = ('sr_x2',), n_feats: int = 64, patch_size: int = 48,
                  patch_dim: int = 3, num_heads: int = 12, num_layers: int = 12, dropout_rate: float = 0.0,
-                 chop: str = 'official', chop_stride: int = 24, chop_batch_size: int = 8,
+                 chop: str = 'official', chop_stride: int = 24, chop_batch_size: int = 64,
                  init_task: Optional[str] = None):
         super().__init__()
         self.tasks = tuple(tasks)
@@ -462,7 +461,7 @@ class _TileNetwork(nn.Layer):
 # exported predictor)
 
 
-def chop_tiling(mode: str = 'official', tile: int = 48, stride: int = 24, batch_size: int = 8,
+def chop_tiling(mode: str = 'official', tile: int = 48, stride: int = 24, batch_size: int = 64,
                 pad_mode: str = 'reflect') -> TilingConfig:
     """IPT's test-time tiling as a :class:`~ppuhd.inference.TilingConfig` (what ``forward`` and the predictor run).
 
@@ -485,7 +484,7 @@ def chop_tiling(mode: str = 'official', tile: int = 48, stride: int = 24, batch_
 
 
 def chop(fn: TileFn, images: np.ndarray, mode: str = 'official', tile: int = 48, stride: int = 24,
-         batch_size: int = 8, pad_mode: str = 'reflect') -> np.ndarray:
+         batch_size: int = 64, pad_mode: str = 'reflect') -> np.ndarray:
     """IPT's test-time tiling of ``[N, C, H, W]`` float32 images in [0, 1] with a tile function (``[n, C, 48, 48]``
     -> ``[n, C, 48 s, 48 s]``, any backend); returns ``[N, C, sH, sW]``. Arguments: :func:`chop_tiling`."""
     return tiled_predict(fn, np.asarray(images, np.float32), chop_tiling(mode, tile, stride, batch_size, pad_mode))

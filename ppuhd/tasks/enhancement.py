@@ -66,8 +66,8 @@ class EnhancementTask(Task):
         self.image_io = image_io_of(model)
         if self.image_io.tile_size is not None and tiling is not None:
             raise ValueError(f'{type(model).__name__} takes {self.image_io.tile_size} x {self.image_io.tile_size} '
-                             'tiles only and tiles other sizes itself (its deploy_tiling(), e.g. IPT chop / chop_stride '
-                             'model arguments): remove task.tiling')
+                             'tiles only and tiles other sizes itself (its deploy_tiling(), e.g. the IPT chop / '
+                             'chop_stride model arguments): remove task.tiling')
         self.tiling = make_tiling(tiling, self.image_io)
         logger = get_logger()
         terms = []

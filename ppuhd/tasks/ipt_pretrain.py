@@ -56,7 +56,8 @@ class IPTPretrainTask(EnhancementTask):
         offered = [k[3:] for k in batch if k.startswith('lq_')]
         if not offered:
             if 'lq' not in batch:
-                raise KeyError(f"IPTPretrainTask batches hold 'lq'/'gt' or 'lq_<task>'/'gt_<task>'; got {sorted(batch)}")
+                raise KeyError(f"IPTPretrainTask batches hold 'lq'/'gt' or 'lq_<task>'/'gt_<task>'; got "
+                               f'{sorted(batch)}')
             return self.model.task
         unknown = sorted(set(offered) - set(self.model.tasks))
         if unknown:
