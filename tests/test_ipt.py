@@ -114,7 +114,7 @@ def test_chop_equals_one_pass_where_one_tile_decides(pretrain):
         direct = pretrain(x[:, :, :48], task='sr_x3').numpy()
     np.testing.assert_array_equal(direct, tile)
     assert whole.shape == (1, 3, 180, 144)
-    np.testing.assert_allclose(whole[:, :, :36], tile[:, :, :36], atol=1e-6)
+    np.testing.assert_allclose(whole[:, :, :36], tile[:, :, :36], atol=1e-5)  # a 2-tile batch vs 1: summation order
     assert np.abs(whole[:, :, 60:100] - tile[:, :, 60:100]).max() > 1e-3  # averaged with the second tile there
 
 

@@ -200,7 +200,7 @@ def test_tiny_pretraining_on_the_shared_trainer(imagenet_tree, tmp_path):
     cfg = get_config(os.path.join(ROOT, 'configs', 'ipt', 'ipt_pretrain_imagenet.yml'), [
         f'output_dir={str(tmp_path / "run")!r}', f'data.train.root={imagenet_tree!r}', 'data.train.crop_size=12',
         'data.batch_size=2', 'data.num_workers=0', 'data.val=None', 'train.total_iters=4', 'train.eval_interval=None',
-        'train.save_interval=4', 'train.log_interval=1', 'device="cpu"'])
+        'train.save_interval=4', 'train.log_interval=1', 'device="cpu"', 'num_threads=1'])
     cfg['model'].update(TINY)
     trainer = Trainer(cfg)
     before = {k: v.numpy().copy() for k, v in trainer.task.model.state_dict().items()}
