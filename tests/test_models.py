@@ -30,6 +30,8 @@ SMALL = {
     'espcn_': ({}, (13, 19)),
     'edt_': ({'num_feat': 4, 'embed_dim': 12, 'depths': (1, 1), 'num_heads': (2, 2), 'drop_path_rate': 0.0},
              (13, 19)),
+    # 12 x 12 tiles (the body's fixed size): 13 x 19 goes through the official chop, 2 x 3 tiles per image
+    'ipt_': ({'n_feats': 4, 'patch_size': 12, 'num_heads': 2, 'num_layers': 1}, (13, 19)),
 }
 
 
@@ -102,8 +104,13 @@ def test_backward_reaches_every_parameter(name):
     for io in ios:
         multiple = io.size_multiple if io else 1
         crop = tuple(-(-s // multiple) * multiple for s in size)  # a training crop fits the model
+        if io and io.tile_size:
+            crop = (io.tile_size, io.tile_size)  # a fixed-size network trains on its one size
         inputs.append(paddle.to_tensor(_input(model, crop, io=io)))
-    outputs = model(inputs if _is_multitask(model) else inputs[0])
+    if _is_image_model(model) and len(getattr(model, 'tasks', ())) > 1:  # one task per call (IPT pre-training)
+        outputs = [model(inputs[0], task=task) for task in model.tasks]
+    else:
+        outputs = model(inputs if _is_multitask(model) else inputs[0])
     outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
     paddle.add_n([o.square().mean() for o in outputs]).backward()
     bad = [n for n, p in model.named_parameters() if not p.stop_gradient and

@@ -89,7 +89,7 @@ def _dygraph_runner(spec: dict):
         layer, tiling = ppuhd.create_model(CLASSIFIERS[spec['model']]), None
     else:
         task = build_task(_config(spec['model']), inference=True)
-        layer, tiling = task.export_layer(), task.tiling
+        layer, tiling = task.export_layer(), task.deploy_tiling()
     layer.eval()
     fn = paddle_tile_fn(layer)
     return (lambda x: tiled_predict(fn, x, tiling)) if tiling else fn

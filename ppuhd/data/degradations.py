@@ -1,4 +1,5 @@
-"""Degradations for super-resolution and restoration: MATLAB-style bicubic resize, HR mod-crop, Gaussian noise.
+"""Degradations for super-resolution and restoration: MATLAB-style bicubic resize, HR mod-crop, Gaussian noise,
+synthetic rain streaks.
 
 ``imresize`` is MATLAB's ``imresize(img, scale, 'bicubic')`` (Image Processing Toolbox ``imresize.m``):
 
@@ -284,3 +285,51 @@ class SequentialNoiseStream:
             self._next += 1
         self._next += 1
         return add_gaussian_noise(clean, self.sigma, self._rng, clip=self.clip, bgr_draw=True)
+
+
+def _line_kernel(length: int, angle_deg: float) -> np.ndarray:
+    """A normalized 1-px line of ``length`` taps through the centre of an odd square kernel, at ``angle_deg``
+    from vertical (motion blur along a falling streak)."""
+    size = length if length % 2 else length + 1
+    kernel = np.zeros((size, size), np.float64)
+    c = size // 2
+    t = np.linspace(-(length - 1) / 2, (length - 1) / 2, 4 * length)
+    a = math.radians(angle_deg)
+    rows, cols = np.rint(c + t * math.cos(a)).astype(int), np.rint(c + t * math.sin(a)).astype(int)
+    kernel[rows, cols] = 1.0
+    return kernel / kernel.sum()
+
+
+def add_rain_streaks(clean: np.ndarray, rng: Rng, density: Tuple[float, float] = (0.002, 0.008),
+                     length: Tuple[int, int] = (10, 25), angle: Tuple[float, float] = (-30.0, 30.0),
+                     intensity: Tuple[float, float] = (0.6, 1.0)) -> np.ndarray:
+    """``clean`` (uint8 HWC RGB) plus one layer of synthetic rain streaks, as float32 in [0, 1].
+
+    IPT pre-trains deraining on ImageNet images with synthetic rain streaks added (paper, Sec. 4); the model
+    here is the additive one of the Rain100L-style sets (Yang et al., CVPR 2017, "Deep joint rain detection and
+    removal": rain image = background + streak layer, clipped): sparse uniform noise (a fraction ``density``
+    of the pixels) motion-blurred by a line of ``length`` px at ``angle`` degrees from vertical, scaled so the
+    brightest streak adds ``intensity`` x 255, added to every channel and clipped to [0, 255]. The PyTorch
+    repository has no training code and the MindSpore port's ``src/data/imagenet.py`` was not read here, so
+    the model and its ranges (each drawn uniformly per call) are ours: light rain, one direction per image.
+
+    Args:
+        clean: the clean uint8 image.
+        rng: ``np.random.Generator`` (or a legacy ``RandomState``).
+        density: range of the fraction of pixels that start a streak.
+        length: range of the streak length in pixels (inclusive).
+        angle: range of the streak direction, degrees from vertical.
+        intensity: range of the brightest streak's value, as a fraction of 255.
+    """
+    import cv2
+    if clean.dtype != np.uint8 or clean.ndim != 3:
+        raise TypeError(f'add_rain_streaks takes a uint8 HWC image, got {clean.dtype} {clean.shape}')
+    h, w = clean.shape[:2]
+    drops = (rng.random((h, w)) < rng.uniform(*density)).astype(np.float64)
+    kernel = _line_kernel(int(rng.integers(length[0], length[1] + 1)), float(rng.uniform(*angle)))
+    streaks = cv2.filter2D(drops, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    peak = streaks.max()
+    if peak > 0:
+        streaks *= rng.uniform(*intensity) * 255.0 / peak
+    rainy = np.clip(clean.astype(np.float64) + streaks[..., None], 0.0, 255.0)
+    return (rainy / 255.0).astype(np.float32)

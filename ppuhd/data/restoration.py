@@ -9,6 +9,9 @@
 * ``DenoiseDataset``: clean folders (McMaster, CBSD68, Kodak24); Gaussian noise of ``sigma`` on the 0..255
   scale, per-sample seeds for training, a fixed noise per image for evaluation (EDT's seed-0 stream or one
   seed per image), clipped or not as the protocol says.
+* ``MultiDegradationDataset``: IPT's pre-training data: clean images (an ImageNet-layout tree), each sample
+  degraded on the fly for every task (bicubic x2/x3/x4, Gaussian noise, rain streaks), one task per batch
+  chosen by ``ppuhd.tasks.IPTPretrainTask``.
 * ``DerainDataset``: Rain100L/H pairs ``rain/rain-001.png`` + ``norain/norain-001.png`` (and the one-folder
   RainTrainL/H and ``input``/``target`` layouts).
 
@@ -27,7 +30,8 @@ from paddle.io import Dataset
 from ..inference.contract import ImageIO
 from ..registry import DATASETS
 from ..utils.image_io import IMAGE_EXTENSIONS, list_images, read_image, read_image_size
-from .degradations import SequentialNoiseStream, add_gaussian_noise, bicubic_downscale, bicubic_downscale_patch
+from .degradations import (SequentialNoiseStream, add_gaussian_noise, add_rain_streaks, bicubic_downscale,
+                           bicubic_downscale_patch)
 from .paired import PairedImageDataset, _listed, check_headers, match_pairs, strip_scale_suffix
 from .transforms import random_flip_rot, round_crop_size, to_chw_float
 
@@ -449,6 +453,120 @@ def _random_crop(img: np.ndarray, crop_hw: Tuple[int, int], rng: np.random.Gener
         raise ValueError(f'Image {name} is {h}x{w}, smaller than the crop {ch}x{cw}; lower crop_size or drop it')
     top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
     return img[top:top + ch, left:left + cw]
+
+
+# --- multi-task pre-training (IPT) ----------------------------------------------------------------------
+
+_DEGRADATION = re.compile(r'^(?:sr_x(?P<scale>[234])|denoise_(?P<sigma>\d+(?:\.\d+)?)|(?P<rain>derain))$')
+
+
+def parse_degradation(task: str) -> Tuple[str, float]:
+    """``'sr_x3'`` -> ``('sr', 3)``, ``'denoise_50'`` -> ``('noise', 50.0)``, ``'derain'`` -> ``('rain', 0)``."""
+    m = _DEGRADATION.match(task)
+    if m is None:
+        raise ValueError(f"MultiDegradationDataset task {task!r}: use sr_x2, sr_x3, sr_x4, denoise_<sigma> (e.g. "
+                         "denoise_30) or derain")
+    if m.group('scale'):
+        return 'sr', int(m.group('scale'))
+    return ('noise', float(m.group('sigma'))) if m.group('sigma') else ('rain', 0)
+
+
+@DATASETS.register()
+class MultiDegradationDataset(Dataset):
+    """Clean images degraded on the fly for several restoration tasks at once (IPT's pre-training on ImageNet).
+
+    Each sample holds, for every task ``t`` of ``tasks``, ``lq_<t>`` (``crop_size`` x ``crop_size``) and ``gt_<t>``
+    (``scale`` x that for super-resolution, the same size otherwise), each from its own random crop of the image:
+    ``sr_x{s}`` the MATLAB-bicubic x s downscale (exact window of the whole image's LR,
+    :func:`~ppuhd.data.degradations.bicubic_downscale_patch`), ``denoise_<sigma>`` Gaussian noise of sigma on
+    0..255 clamped to [0, 255] (IPT ``trainer.py``), ``derain`` synthetic rain streaks
+    (:func:`~ppuhd.data.degradations.add_rain_streaks`). The training task then takes ONE task per batch from
+    the batch's ``seed`` (the first sample's augmentation seed), as the official MindSpore pre-training does (its
+    ImageNet dataset yields every degradation of a sample and the batch map picks one task per batch,
+    research/cv/IPT/train.py). Making every task's pair costs ``len(tasks)`` degradations per sample for one used.
+
+    Args:
+        root: folder of clean images, or a list of folders.
+        tasks: task names (``sr_x2``, ``sr_x3``, ``sr_x4``, ``denoise_<sigma>``, ``derain``), the model's.
+        recursive: also take images in sub-folders (the ImageNet ``train/<class>/*.JPEG`` layout).
+        max_images: keep the first N images in sorted path order.
+        skip_smaller: drop images smaller than the largest HR patch (read from the headers) at construction.
+        crop_size: side of the input patch (IPT: 48, its body's size).
+        image_io: the model's contract (set by ``ppuhd.data.builder.build_dataset``); a fixed ``tile_size``
+            must equal ``crop_size``.
+        hflip: random horizontal flip (per task pair).
+        vflip: random vertical flip.
+        rot90: random rotation by k * 90 degrees.
+        repeat: the images are listed this many times per epoch.
+        cache: keep every decoded image in memory after its first read (small sets of large images).
+    """
+
+    def __init__(self, root: Optional[Roots] = None, tasks: Sequence[str] = ('sr_x2', 'sr_x3', 'sr_x4', 'derain',
+                                                                          'denoise_30', 'denoise_50'),
+                 recursive: bool = False, max_images: Optional[int] = None, skip_smaller: bool = False,
+                 crop_size: int = 48, image_io: Optional[ImageIO] = None, hflip: bool = False, vflip: bool = False,
+                 rot90: bool = False, repeat: int = 1, cache: bool = False):
+        super().__init__()
+        self.tasks = tuple(tasks)
+        if not self.tasks:
+            raise ValueError('MultiDegradationDataset needs at least one task')
+        self.degradations = {t: parse_degradation(t) for t in self.tasks}
+        if image_io is not None and image_io.tile_size is not None and image_io.tile_size != crop_size:
+            raise ValueError(f'crop_size {crop_size}: the model takes {image_io.tile_size} x {image_io.tile_size} '
+                             f'inputs only (image_io.tile_size); set crop_size: {image_io.tile_size}')
+        if repeat < 1:
+            raise ValueError(f'repeat must be >= 1, got {repeat}')
+        self.crop, self.hflip, self.vflip, self.rot90, self.repeat = int(crop_size), hflip, vflip, rot90, repeat
+        self._cache: Optional[Dict[str, np.ndarray]] = {} if cache else None
+        self.roots = _roots(root, 'MultiDegradationDataset')
+        self.paths = sorted(p for r in self.roots for p in _list_tree(r, recursive))[:max_images]
+        if not self.paths:
+            raise FileNotFoundError(f"No images in {self.roots} (looked for {', '.join(IMAGE_EXTENSIONS)}"
+                                    f"{', recursively' if recursive else ''})")
+        need = self.crop * max(s for kind, s in self.degradations.values() if kind == 'sr') \
+            if any(kind == 'sr' for kind, _ in self.degradations.values()) else self.crop
+        self.skipped = 0
+        if skip_smaller:
+            sizes = [(p, read_image_size(p)) for p in self.paths]
+            self.paths = [p for p, hw in sizes if hw is None or min(hw) >= need]
+            self.skipped = len(sizes) - len(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths) * self.repeat
+
+    def __getitem__(self, index: Union[int, Tuple[int, int]]) -> Dict[str, object]:
+        index, seed = index if isinstance(index, (tuple, list)) else (index, None)
+        path = self.paths[int(index) % len(self.paths)]
+        img = self._read(path)
+        rng = np.random.default_rng(seed)
+        sample: Dict[str, object] = {'name': os.path.splitext(os.path.basename(path))[0],
+                                     'seed': np.int64(rng.integers(0, 2 ** 31) if seed is None else seed)}
+        for task, (kind, value) in self.degradations.items():
+            if kind == 'sr':
+                s, c = int(value), self.crop
+                lr_h, lr_w = img.shape[0] // s, img.shape[1] // s
+                if lr_h < c or lr_w < c:
+                    raise ValueError(f'Image {path} is {img.shape[0]}x{img.shape[1]}, smaller than the x{s} HR patch '
+                                     f'{c * s}x{c * s}; lower crop_size, set skip_smaller: true or drop the image')
+                top, left = int(rng.integers(0, lr_h - c + 1)), int(rng.integers(0, lr_w - c + 1))
+                lq, gt = bicubic_downscale_patch(img, s, top, left, (c, c))
+            else:
+                gt = _random_crop(img, (self.crop, self.crop), rng, path)
+                lq = add_gaussian_noise(gt, value, rng, clip=True) if kind == 'noise' else add_rain_streaks(gt, rng)
+            lq, gt = random_flip_rot((lq, gt), rng, self.hflip, self.vflip, self.rot90)
+            sample[f'lq_{task}'], sample[f'gt_{task}'] = to_chw_float(lq), to_chw_float(gt)
+        return sample
+
+    def _read(self, path: str) -> np.ndarray:
+        if self._cache is None:
+            return read_image(path)
+        if path not in self._cache:
+            self._cache[path] = read_image(path)
+        return self._cache[path]
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}({len(self.paths)} images x{self.repeat}, tasks {list(self.tasks)}, '
+                f'{self.skipped} smaller than the patch skipped, roots {self.roots}, crop {self.crop})')
 
 
 # --- deraining ------------------------------------------------------------------------------------------

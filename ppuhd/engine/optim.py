@@ -1,7 +1,7 @@
 """Optimizers with parameter groups, and learning-rate schedules stepped per iteration."""
 import copy
 import math
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import paddle
 import paddle.nn as nn
@@ -27,8 +27,17 @@ def param_groups(model: nn.Layer, weight_decay: float, skip_names: Sequence[str]
     return [{'params': decay, 'weight_decay': weight_decay}, {'params': no_decay, 'weight_decay': 0.0}]
 
 
-def _grad_clip(clip_norm: Optional[float]):
-    return paddle.nn.ClipGradByGlobalNorm(clip_norm) if clip_norm else None
+def _grad_clip(clip: Optional[Union[float, dict]]):
+    """``train.grad_clip``: a number clips the global norm of all gradients; ``{max_norm: v, per_tensor: true}``
+    clips each gradient tensor's own norm to v (MindSpore ``nn.ClipByNorm`` per gradient, as the IPT port)."""
+    if isinstance(clip, dict):
+        unknown = sorted(set(clip) - {'max_norm', 'per_tensor'})
+        if unknown or 'max_norm' not in clip:
+            raise KeyError(f'train.grad_clip: a number, or {{max_norm: v, per_tensor: true|false}}; got {clip!r}')
+        if clip.get('per_tensor', False):
+            return paddle.nn.ClipGradByNorm(float(clip['max_norm']))
+        clip = clip['max_norm']
+    return paddle.nn.ClipGradByGlobalNorm(float(clip)) if clip else None
 
 
 @OPTIMIZERS.register()
@@ -63,7 +72,7 @@ def scaled_lr(cfg: dict, global_batch: int) -> float:
     return float(cfg['lr']) * (global_batch / float(scale_batch) if scale_batch else 1.0)
 
 
-def build_optimizer(cfg: dict, model: nn.Layer, lr: LRScheduler, clip_norm: Optional[float] = None):
+def build_optimizer(cfg: dict, model: nn.Layer, lr: LRScheduler, clip_norm: Optional[Union[float, dict]] = None):
     """``cfg``: ``{type, weight_decay, no_weight_decay_names, **optimizer kwargs}``; ``lr`` is set by the schedule."""
     cfg = copy.deepcopy(cfg)
     cfg.pop('lr', None)

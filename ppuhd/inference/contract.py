@@ -13,7 +13,7 @@ Only the standard library is imported, so deploy code can use this module withou
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 PAD_MODES = ('reflect', 'symmetric', 'replicate')
 CHANNELS = {'rgb': 3, 'y': 1}
@@ -35,6 +35,10 @@ class ImageIO:
         channels: ``'rgb'`` (3 channels) or ``'y'`` (1 channel, BT.601 luma; RGB images are served as the
             model on Y plus bicubic Cb/Cr, as ESPCN's paper).
         value_range: range of input and output values at the interface.
+        tile_size: the network proper takes exactly ``tile_size`` x ``tile_size`` inputs (IPT's 48 x 48 body), or
+            ``None`` (any size). Such a model trains on crops of that size, its eval ``forward`` tiles other sizes
+            itself (``pads_itself``), and its export graph is the one fixed-shape tile that the predictor tiles
+            with the model's ``deploy_tiling()`` (``tiling`` in ``infer_cfg.yml``).
     """
     scale: int = 1
     size_multiple: int = 1
@@ -43,10 +47,13 @@ class ImageIO:
     pad_mode: str = 'reflect'
     channels: str = 'rgb'
     value_range: Tuple[float, float] = (0.0, 1.0)
+    tile_size: Optional[int] = None
 
     def __post_init__(self):
-        for name in ('scale', 'size_multiple', 'min_size'):
+        for name in ('scale', 'size_multiple', 'min_size', 'tile_size'):
             value = getattr(self, name)
+            if name == 'tile_size' and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f'ImageIO.{name} must be an int >= 1, got {value!r}')
         if self.pad_mode not in PAD_MODES:

@@ -14,6 +14,12 @@ which removes the seams a per-tile bias (e.g. LLFormer's image-global LAM) leave
 
 Preset ``official_uhd`` is ``test_UHD.py`` exactly: reflect pad to 16, 720x1280 tiles,
 stride 360x640, average, clamp to [0, 1] after blending, crop back.
+
+``'official_ipt'`` is IPT's ``forward_chop`` (huawei-noah/Pretrained-IPT ``model/__init__.py``) for
+networks that take exactly one tile size (``fixed_tile``; preset ``official_ipt``: 48 x 48 at stride 12):
+each tile's output counts only in its central half, overlaps averaged, the outer quarter-tile frame
+and the ``(H - tile) % stride`` remainder from strips at the edges (:func:`official_ipt_axis_weights`).
+It computes every distinct tile once (361 passes at 256 x 256 where the official code runs 397).
 """
 import copy
 import math
@@ -23,16 +29,19 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .contract import PAD_MODES, ImageIO
-from .padding import pad_image
+from .padding import fallback_mode, pad_image, source_index
 
 TileFn = Callable[[np.ndarray], np.ndarray]
-BLENDS = ('average', 'cosine')
+BLENDS = ('average', 'cosine', 'official_ipt')
 
 PRESETS: Dict[str, dict] = {
     # LLFormer test_UHD.py: mul = 16, patch_size = 720, 1280, stride = 720 // 2, 1280 // 2,
     # patches.split(1), counts average, torch.clamp(restored, 0, 1).
     'official_uhd': dict(tile=(720, 1280), stride=(360, 640), blend='average', batch_size=1,
                          size_multiple=16, clamp=(0.0, 1.0)),
+    # IPT model/__init__.py forward_chop: patch_size 48, shave 24, tiles every shave / 2 = 12 px, crop_batch_size
+    # 64 (bounds memory only).
+    'official_ipt': dict(tile=(48, 48), stride=(12, 12), blend='official_ipt', batch_size=64, fixed_tile=True),
 }
 
 
@@ -54,12 +63,16 @@ class TilingConfig:
             A tile larger than the padded image shrinks to it.
         stride: step between tile corners (h, w); defaults to ``tile - overlap``.
         overlap: overlap (h, w) between neighbouring tiles when ``stride`` is not given.
-        blend: ``'average'`` (official) or ``'cosine'`` (seam-free ramp weights).
+        blend: ``'average'`` (official), ``'cosine'`` (seam-free ramp weights) or ``'official_ipt'`` (IPT's
+            ``forward_chop``: stride = tile / 4, needs ``fixed_tile``).
         batch_size: tiles per ``fn`` call.
         size_multiple: the padded image's H, W are multiples of this (reflect padding).
         pad_mode: ``'reflect'`` (official), ``'symmetric'`` or ``'replicate'`` (:mod:`ppuhd.inference.padding`).
         clamp: clip the blended output to ``(lo, hi)``; ``None`` keeps it raw.
         progress: show a tqdm bar; ``None`` shows it from 16 tiles on.
+        fixed_tile: ``fn`` takes exactly ``tile`` (e.g. an exported fixed-shape graph): an image side below the
+            tile is padded up to it (``pad_mode``, bottom/right) and the output cropped back, instead of the
+            tile shrinking to the image.
     """
     tile: Optional[Tuple[int, int]] = None
     stride: Optional[Tuple[int, int]] = None
@@ -70,6 +83,7 @@ class TilingConfig:
     pad_mode: str = 'reflect'
     clamp: Optional[Tuple[float, float]] = None
     progress: Optional[bool] = None
+    fixed_tile: bool = False
 
     def __post_init__(self):
         self.tile = _pair(self.tile, 'tile')
@@ -88,6 +102,13 @@ class TilingConfig:
         if self.tile is not None and any(s > t for s, t in zip(self.stride, self.tile)):
             raise ValueError(f'tiling.stride {self.stride} is larger than tiling.tile {self.tile}: '
                              'pixels between tiles would get no output')
+        if self.blend == 'official_ipt' and not (self.fixed_tile and self.tile is not None and
+                                                 self.stride == tuple(t // 4 for t in self.tile)):
+            raise ValueError(f"tiling.blend 'official_ipt' is IPT's forward_chop: it needs a tile, stride = tile / 4 "
+                             f'and fixed_tile: true (got tile {self.tile}, stride {self.stride}, fixed_tile '
+                             f'{self.fixed_tile}); use preset official_ipt')
+        if self.fixed_tile and self.tile is None:
+            raise ValueError('tiling.fixed_tile needs tiling.tile (the one size the model takes)')
 
 
 def make_tiling(cfg, image_io: Optional[ImageIO] = None) -> Optional[TilingConfig]:
@@ -150,6 +171,95 @@ def _progress(total: int, enabled: Optional[bool]):
     return tqdm(total=total, desc='tiles', unit='tile', disable=not (total >= 16 if enabled is None else enabled))
 
 
+def _output_scale(out: np.ndarray, th: int, tw: int) -> int:
+    """The integer scale of a tile function's output for ``th x tw`` tiles (ValueError otherwise)."""
+    scale = out.shape[-1] // tw
+    if scale < 1 or out.shape[-2:] != (th * scale, tw * scale):
+        raise ValueError(f'tile fn returned spatial size {out.shape[-2:]} for a {th}x{tw} tile; '
+                         'expected an integer scale of the tile')
+    return scale
+
+
+def official_ipt_axis_weights(size: int, scale: int, tile: int = 48) -> Tuple[List[int], np.ndarray, int]:
+    """Tile starts along one axis, each tile's output weights and the seam row, as IPT's ``forward_chop`` has them.
+
+    ``model/__init__.py`` (``padsize = patch_size``, ``shave = patch_size / 2``): tiles start every
+    ``shave / 2 = tile / 4`` px from 0 up to ``size - cut`` (``cut = (size - tile) % stride``) and one strip
+    starts at ``size - tile``. Output rows (scale ``s``) before ``seam = (size - cut) s - int((tile - cut) / 2 * s)``
+    come from the grid: the first ``tile / 4 * s`` from the first tile alone, the rest as the average of the
+    tiles whose central ``[tile / 4 * s, 3 tile / 4 * s)`` covers them (the fold-of-ones divisor); rows from
+    ``seam`` on come from the edge strip (its rows from ``int((tile - cut) / 2 * s + 0.5)``, which meets the seam
+    for odd ``(tile - cut) s`` as well). Returns ``(starts, weights, seam)``; ``weights[i]`` (length
+    ``tile * s``) and the others' sum to 1 per row.
+    """
+    if size < tile:
+        raise ValueError(f'the official IPT chop needs a side of at least {tile}, got {size} (pad first)')
+    stride = margin = tile // 4
+    cut = (size - tile) % stride
+    main = size - cut
+    grid = list(range(0, main - tile + 1, stride))
+    starts = grid + ([size - tile] if cut else [])
+    weights = np.zeros((len(starts), tile * scale), np.float64)
+    seam = main * scale - int((tile - cut) / 2 * scale)
+    for row in range(seam):
+        if row < margin * scale:
+            owners = [0]
+        else:
+            owners = [i for i, start in enumerate(grid)
+                      if (start + margin) * scale <= row < (start + tile - margin) * scale]
+        for i in owners:
+            weights[i, row - starts[i] * scale] += 1.0 / len(owners)
+    for row in range(seam, size * scale):
+        weights[-1, row - starts[-1] * scale] += 1.0
+    return starts, weights, seam
+
+
+def _official_ipt_one(fn: TileFn, image: np.ndarray, cfg: TilingConfig) -> np.ndarray:
+    """IPT's ``forward_chop`` of one ``[C, H, W]`` image with sides >= the tile.
+
+    The same output as the official code (up to float summation order) from fewer passes: it runs the top
+    and left strips again although they are the grid's first row and column. Per axis the weights are
+    :func:`official_ipt_axis_weights`; the one place where the official result is not their product is the
+    top strip's first ``tile s`` columns, which ``y[..., :, :padsize*scale] = y_w_top`` overwrites with the
+    left strip, i.e. with the top-left tile alone in rows ``[0, tile / 4 * s)``.
+    """
+    _, h, w = image.shape
+    th, tw = cfg.tile
+    rows, cols = official_ipt_axis_weights(h, 1, th)[0], official_ipt_axis_weights(w, 1, tw)[0]
+    pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
+    out = first = row_w = col_w = None
+    s = col_seam = 1
+    with _progress(len(pairs), cfg.progress) as bar:
+        for start in range(0, len(pairs), cfg.batch_size):
+            batch = pairs[start:start + cfg.batch_size]
+            tiles = np.stack([image[:, rows[i]:rows[i] + th, cols[j]:cols[j] + tw] for i, j in batch])
+            ys = np.asarray(fn(tiles.astype(np.float32, copy=False)))
+            if out is None:
+                s = _output_scale(ys, th, tw)
+                row_w = official_ipt_axis_weights(h, s, th)[1]
+                _, col_w, col_seam = official_ipt_axis_weights(w, s, tw)
+                out = np.zeros((ys.shape[1], h * s, w * s), np.float64)
+            for (i, j), y in zip(batch, ys):
+                out[:, rows[i] * s:(rows[i] + th) * s, cols[j] * s:(cols[j] + tw) * s] += y * np.outer(row_w[i],
+                                                                                                   col_w[j])
+                if (i, j) == (0, 0):
+                    first = y
+            bar.update(len(batch))
+    top, left, right = th // 4 * s, tw // 4 * s, min(tw * s, col_seam)
+    out[:, :top, left:right] = first[:, :top, left:right]
+    return out.astype(np.float32)
+
+
+def _pad_to_tile(image: np.ndarray, tile: Tuple[int, int], mode: str) -> np.ndarray:
+    """Bottom/right padding of ``[..., H, W]`` to sides of at least ``tile`` (the rule of ppuhd.inference.padding)."""
+    h, w = image.shape[-2:]
+    pad_h, pad_w = max(0, tile[0] - h), max(0, tile[1] - w)
+    if not (pad_h or pad_w):
+        return image
+    mode = fallback_mode(mode, h, w, pad_h, pad_w)
+    return np.take(np.take(image, source_index(h, pad_h, mode), axis=-2), source_index(w, pad_w, mode), axis=-1)
+
+
 def _blend_one(fn: TileFn, image: np.ndarray, cfg: TilingConfig) -> np.ndarray:
     """Tiled ``fn`` on one padded ``[C, H, W]`` image; returns the blended ``[C', H*s, W*s]``."""
     _, h, w = image.shape
@@ -163,10 +273,7 @@ def _blend_one(fn: TileFn, image: np.ndarray, cfg: TilingConfig) -> np.ndarray:
             tiles = np.stack([image[:, y:y + th, x:x + tw] for y, x in batch]).astype(np.float32, copy=False)
             out = np.asarray(fn(tiles))
             if acc is None:
-                scale = out.shape[-1] // tw
-                if out.shape[-2:] != (th * scale, tw * scale):
-                    raise ValueError(f'tile fn returned spatial size {out.shape[-2:]} for a {th}x{tw} tile; '
-                                     'expected an integer scale of the tile')
+                scale = _output_scale(out, th, tw)
                 acc = np.zeros((out.shape[1], h * scale, w * scale), np.float32)
                 weight = np.zeros((h * scale, w * scale), np.float32)
             for (y, x), tile_out in zip(batch, out):
@@ -201,10 +308,13 @@ def tiled_predict(fn: TileFn, image: np.ndarray, cfg: Optional[TilingConfig] = N
         raise ValueError(f'tiled_predict expects [N, C, H, W] or [C, H, W], got shape {image.shape}')
     h, w = batch.shape[-2:]
     padded = pad_image(batch.astype(np.float32, copy=False), cfg.size_multiple, cfg.pad_mode)
+    if cfg.fixed_tile:
+        padded = _pad_to_tile(padded, cfg.tile, cfg.pad_mode)
     if cfg.tile is None:
         outs = [np.asarray(fn(padded[i:i + 1]))[0] for i in range(len(padded))]
     else:
-        outs = [_blend_one(fn, img, cfg) for img in padded]
+        blend_one = _official_ipt_one if cfg.blend == 'official_ipt' else _blend_one
+        outs = [blend_one(fn, img, cfg) for img in padded]
     scale = outs[0].shape[-1] // padded.shape[-1]
     out = np.stack(outs)[:, :, :h * scale, :w * scale]
     if cfg.clamp is not None:
@@ -230,5 +340,7 @@ def count_tiles(shape: Sequence[int], cfg: TilingConfig) -> int:
     h, w = (math.ceil(s / cfg.size_multiple) * cfg.size_multiple for s in shape[-2:])
     if cfg.tile is None:
         return 1
+    if cfg.fixed_tile:  # padded up to the tile (the official IPT chop has the same starts as tile_starts)
+        h, w = max(h, cfg.tile[0]), max(w, cfg.tile[1])
     th, tw = min(cfg.tile[0], h), min(cfg.tile[1], w)
     return len(tile_starts(h, th, cfg.stride[0])) * len(tile_starts(w, tw, cfg.stride[1]))

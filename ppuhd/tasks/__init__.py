@@ -4,3 +4,4 @@ from . import enhancement  # noqa: F401  (registers EnhancementTask)
 
 __all__ = ['Task']
 from . import classification, distillation, multitask  # noqa: E402,F401  (register the other tasks)
+from . import ipt_pretrain  # noqa: E402,F401  (registers IPTPretrainTask)

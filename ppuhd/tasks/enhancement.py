@@ -12,7 +12,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..inference import image_io_of, make_tiling, predict_padded, tiled_predict
+from ..inference import TilingConfig, image_io_of, make_tiling, predict_padded, tiled_predict
 from ..inference.planes import bicubic_upscale, model_planes, to_rgb
 from ..metrics import compute_metrics
 from ..registry import LOSSES, TASKS
@@ -64,6 +64,10 @@ class EnhancementTask(Task):
         super().__init__(model)
         self.output_names = list(output_names)
         self.image_io = image_io_of(model)
+        if self.image_io.tile_size is not None and tiling is not None:
+            raise ValueError(f'{type(model).__name__} takes {self.image_io.tile_size} x {self.image_io.tile_size} '
+                             'tiles only and tiles other sizes itself (its deploy_tiling(), e.g. the IPT chop / '
+                             'chop_stride model arguments): remove task.tiling')
         self.tiling = make_tiling(tiling, self.image_io)
         logger = get_logger()
         terms = []
@@ -126,21 +130,40 @@ class EnhancementTask(Task):
     def export_layer(self) -> nn.Layer:
         """The inference graph: the model's export variant (``model.deploy_layer()``, the same parameters in a
         formulation rewritten for static graphs, e.g. UHDFour's) or the model itself, padded as ``predict``.
-        It maps the model's planes (RGB, or Y for Y-channel models) at any H x W to its output at scale."""
+        It maps the model's planes (RGB, or Y for Y-channel models) at any H x W to its output at scale; for a
+        model with a fixed ``image_io.tile_size`` (IPT) it is that one tile, which deploy tiles as the model's
+        ``deploy_tiling()`` (``tiling`` in infer_cfg.yml)."""
         deploy = getattr(self.model, 'deploy_layer', None)
-        return _WholeImage(deploy() if deploy else self.model, self.image_io)
+        layer = deploy() if deploy else self.model
+        return layer if self.image_io.tile_size is not None else _WholeImage(layer, self.image_io)
+
+    def deploy_tiling(self) -> Optional[TilingConfig]:
+        """How deploy tiles images: ``task.tiling``, or the fixed-tile model's own ``deploy_tiling()``."""
+        if self.image_io.tile_size is None:
+            return self.tiling
+        tiling = getattr(self.model, 'deploy_tiling', None)
+        if tiling is None:
+            raise TypeError(f'{type(self.model).__name__} declares image_io.tile_size but no deploy_tiling() '
+                            '(how whole images are tiled): see ppuhd.inference.contract.ImageIO')
+        return tiling()
 
     def deploy_config(self, cfg: dict) -> Dict[str, Any]:
         io = self.image_io
         planes = 'RGB' if io.channels == 'rgb' else 'Y (BT.601 studio swing, ppuhd.inference.color)'
+        fixed = io.tile_size is not None
+        size = [io.tile_size] * 2 if fixed else [None, None]
+        padding = ({'in_graph': False, 'note': f'the graph takes {io.tile_size} x {io.tile_size} tiles only; the '
+                    f'tiling pads smaller images ({io.pad_mode}, bottom/right) and crops the output back'} if fixed
+                   else {'in_graph': True, 'note': f'the graph pads to a multiple of {io.size_multiple} '
+                         f'({io.pad_mode}) itself and crops the output to {io.scale} x the input size'})
         return {
-            'input': {'name': 'x', 'dtype': 'float32', 'shape': [None, io.in_channels, None, None]},
+            'input': {'name': 'x', 'dtype': 'float32', 'shape': [None, io.in_channels, *size]},
             'image_io': io.to_dict(),
             'preprocess': {'channel_order': 'RGB', 'layout': 'NCHW', 'scale': 'dtype_max', 'planes': io.channels,
                            'note': f'x = image / 255 (8 bit) or / 65535 (16 bit): float32 {planes} in [0, 1], '
-                                   'no mean/std; any H and W from image_io.min_size on'},
-            'padding': {'in_graph': True, 'note': f'the graph pads to a multiple of {io.size_multiple} '
-                        f'({io.pad_mode}) itself and crops the output to {io.scale} x the input size'},
+                                   'no mean/std; any H and W from image_io.min_size on' +
+                                   (' (the graph itself: tiles of the tiling section)' if fixed else '')},
+            'padding': padding,
             'tiling': self._tiling_dict(),
             'output': {'name': 'image', 'meaning': (
                 f'{planes} image, NCHW float32, {io.scale} x the input H and W, nominally [0, 1] but not clamped'
@@ -150,17 +173,22 @@ class EnhancementTask(Task):
         }
 
     def _tiling_dict(self) -> Optional[Dict[str, Any]]:
-        """The task's tiled-inference settings (``task.tiling``), as plain YAML values."""
-        if self.tiling is None:
+        """The deploy tiling (:meth:`deploy_tiling`), as plain YAML values."""
+        tiling = self.deploy_tiling()
+        if tiling is None:
             return None
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.tiling).items()
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(tiling).items()
                 if k != 'progress'}
 
     def _trt_shapes(self) -> Dict[str, List[int]]:
         """TensorRT input shape ranges: whole images up to a 4K output, or one tile when the task tiles."""
         io, c = self.image_io, self.image_io.in_channels
-        if self.tiling is not None and self.tiling.tile is not None:
-            tile = list(self.tiling.tile)
+        tiling = self.deploy_tiling()
+        if tiling is not None and tiling.fixed_tile:
+            tile = list(tiling.tile)
+            return {'min': [1, c, *tile], 'opt': [tiling.batch_size, c, *tile], 'max': [tiling.batch_size, c, *tile]}
+        if tiling is not None and tiling.tile is not None:
+            tile = list(tiling.tile)
             return {'min': [1, c, io.min_size, io.min_size], 'opt': [1, c, *tile], 'max': [1, c, *tile]}
         top = [-(-2160 // io.scale), -(-3840 // io.scale)]
         opt = [-(-1080 // io.scale), -(-1920 // io.scale)]
