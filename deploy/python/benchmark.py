@@ -166,7 +166,8 @@ def _shape(model: str, size: str) -> list:
     return [SIZES[size], 3, 224, 224] if model in CLASSIFIERS else [1, 3, *SIZES[size]]
 
 
-def _machine(threads: int) -> dict:
+def machine_info(threads: int) -> dict:
+    """CPU model, cores, threads, load average, Python version, UTC date (also used by benchmarks/)."""
     cpu = platform.processor()
     try:
         with open('/proc/cpuinfo') as f:
@@ -255,7 +256,7 @@ def main(argv=None) -> int:
               f'{list(MODELS)} take sizes 512, 1080p, 4k; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32',
               file=sys.stderr)
         return 2
-    machine = _machine(args.threads)
+    machine = machine_info(args.threads)
     export_dir = args.export_dir or tempfile.mkdtemp(prefix='ppuhd_bench_')
     results = []
     for model, size in cases:
