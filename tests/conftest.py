@@ -9,6 +9,19 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
 
+def load_script(relpath):
+    """Import a script by its path (tools/infer.py and deploy/python/infer.py share a module name, so
+    `import infer` depends on which folder another test put first on sys.path)."""
+    import importlib.util
+    name = '_script_' + relpath.replace('/', '_').replace('.', '_')
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, relpath))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def write_pairs(folder_lq, folder_gt, n, size, seed):
     """Low/normal pairs where gt is a smooth real-looking gradient image and lq a darkened copy."""
     import cv2

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from skimage import data as skdata
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 from helpers.toy_sr import ToySR
 
 import ppuhd
@@ -100,7 +100,7 @@ def test_padding_cropping_and_tiling_at_scale_2():
 
 
 def test_train_eval_export_deploy_at_scale_2(lr_hr, tmp_path):
-    import eval as eval_tool
+    eval_tool = load_script('tools/eval.py')
     cfg = _cfg(lr_hr, tmp_path / 'run')
     trainer = ppuhd.engine.train(cfg)
     assert trainer.iter == 4 and (tmp_path / 'run' / 'best_model.pdparams').is_file()
@@ -112,7 +112,7 @@ def test_train_eval_export_deploy_at_scale_2(lr_hr, tmp_path):
     # the baseline of a x2 model is MATLAB bicubic; under sr_y (Y, crop 2) on a smooth photo it is far above 20 dB
     assert set(result) == {'psnr', 'ssim', 'bicubic_psnr', 'bicubic_ssim'} and result['bicubic_psnr'] > 20
 
-    import infer as infer_tool
+    infer_tool = load_script('tools/infer.py')
     assert infer_tool.main(['-c', str(cfg_path), '--weights', weights, '--input', str(lr_hr / 'test' / 'lr'),
                             '--output', str(tmp_path / 'sr'), '--side-by-side']) == 0
     side = read_image(str(tmp_path / 'sr' / 'img0.png'))
