@@ -14,13 +14,14 @@ checkouts under their repository names (``UHDFour_code``, ``LLFormer``, ``EDT``,
 ``timm``: a folder with the timm package, e.g. ``pip install --no-deps --target DIR/timm timm``), or
 ``name=path`` pairs (``uhdfour=...,llformer=...,edt=...,espcn=...,timm=...``).
 
-Every measurement runs in a fresh subprocess (its peak RSS is its own): ``--warmup`` steps, then
-``--repeats`` samples of k steps each (k chosen from the last warm-up step so that a sample lasts at
-least ``--min-sample`` seconds); the step time is the median over samples. With ``--rounds N`` the
-cases run N times, ours and the peer alternating, and each figure is the median over rounds; the ratio
-(ours / peer throughput) is computed per round. The load average is recorded before every child:
-other jobs on the machine distort the numbers, PyTorch's OpenMP threads far more than Paddle's
-(docs/benchmarks.md), so measure on a quiet machine and repeat when the load is high.
+Every measurement runs in a fresh subprocess: ``--warmup`` steps, then ``--repeats`` samples of k steps each
+(k chosen from the last warm-up step so that a sample lasts at least ``--min-sample`` seconds); the step time
+is the median over samples. With ``--peer`` the timing runs in ONE process holding both steps, their samples
+alternating (ours, peer, ours, peer, ...), so both see the same load from other jobs, and the ratio (our
+throughput / the peer's) is the median of the per-pair ratios; the peak RSS of each comes from a separate
+child that only warms up (two frameworks in one process share one RSS). With ``--rounds N`` the timing
+repeats N times, each figure the median over rounds. The load average is recorded before every child: other
+jobs on the machine distort the numbers, PyTorch's OpenMP threads far more than Paddle's (docs/benchmarks.md).
 """
 import argparse
 import json
@@ -285,32 +286,60 @@ def _peer_step(case: dict, threads: int, paths: dict):
 
 
 # ----------------------------------------------------------------------------------------- the child
-def run_case(spec: dict) -> dict:
-    """Inside the child process: build, warm up, time ``repeats`` samples of k steps, report medians."""
+def _build(spec: dict, impl: str):
     case = spec['case']
-    load_start = os.getloadavg()
-    run = _ppuhd_step(case, spec['threads']) if spec['impl'] == 'ppuhd' else \
-        _peer_step(case, spec['threads'], spec['peer'])
-    base_rss = _rss_mb()
+    return _ppuhd_step(case, spec['threads']) if impl == 'ppuhd' else _peer_step(case, spec['threads'], spec['peer'])
+
+
+def _warm_up(run, steps: int) -> float:
+    """``steps`` untimed steps (at least 1); the last one's duration."""
     last, loss = 0.0, None
-    for _ in range(max(1, spec['warmup'])):
+    for _ in range(max(1, steps)):
         start = time.perf_counter()
         loss = float(run())
         last = time.perf_counter() - start
     if not np.isfinite(loss):
         raise FloatingPointError(f'non-finite loss {loss} in the warm-up')
-    k = max(1, int(np.ceil(spec['min_sample'] / max(last, 1e-6))))
-    times = []
+    return last
+
+
+def _sample(run, k: int) -> float:
+    start = time.perf_counter()
+    for _ in range(k):
+        run()
+    return (time.perf_counter() - start) / k
+
+
+def run_case(spec: dict) -> dict:
+    """Inside the child process. ``impl`` ppuhd or peer: build, warm up, time ``repeats`` samples of k steps
+    (k so that a sample lasts ``min_sample`` s), report the median step and the process's peak RSS.
+    ``impl`` pair: both steps in this one process, their samples alternating (ours, peer, ours, ...), so that
+    both see the same load from other jobs; the ratio is the median of the per-pair ratios. Peak RSS means
+    nothing there (two frameworks in one process): it comes from the single-implementation children."""
+    load_start = os.getloadavg()
+    impls = ('ppuhd', 'peer') if spec['impl'] == 'pair' else (spec['impl'],)
+    runs, ks, base_rss, peaks = {}, {}, None, {}
+    for impl in impls:
+        runs[impl] = _build(spec, impl)
+        base_rss = _rss_mb() if base_rss is None else base_rss
+        ks[impl] = max(1, int(np.ceil(spec['min_sample'] / max(_warm_up(runs[impl], spec['warmup']), 1e-6))))
+        peaks[impl] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = {impl: [] for impl in impls}
     for _ in range(spec['repeats']):
-        start = time.perf_counter()
-        for _ in range(k):
-            run()
-        times.append((time.perf_counter() - start) / k)
-    step = statistics.median(times)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {**_key(spec), 'step_s': step, 'min_s': min(times), 'images_per_s': case['batch'] / step,
-            'samples': spec['repeats'], 'steps_per_sample': k, 'first_loss': loss, 'peak_rss_mb': peak,
-            'train_rss_mb': peak - base_rss, 'load_start': load_start, 'load_end': os.getloadavg()}
+        for impl in impls:
+            times[impl].append(_sample(runs[impl], ks[impl]))
+    out = {**_key(spec), 'samples': spec['repeats'], 'load_start': load_start, 'load_end': os.getloadavg()}
+    for impl in impls:
+        out[impl] = {}
+        if times[impl]:  # repeats 0: a memory-only child
+            step = statistics.median(times[impl])
+            out[impl] = {'step_s': step, 'min_s': min(times[impl]), 'images_per_s': spec['case']['batch'] / step,
+                         'steps_per_sample': ks[impl], 'times': times[impl]}
+    if spec['impl'] == 'pair':
+        out['ratio'] = statistics.median(p / o for o, p in zip(times['ppuhd'], times['peer']))
+    else:
+        out[impls[0]].update(peak_rss_mb=peaks[impls[0]], train_rss_mb=peaks[impls[0]] - base_rss)
+    return out
 
 
 def _key(spec: dict) -> dict:
@@ -334,39 +363,47 @@ def _child(spec: dict, timeout: float) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- reporting
-def summarize(results: list) -> list:
-    """One row per (case, batch, impl): medians over rounds."""
-    rows = {}
+def _measurements(results: list):
+    """(case, batch, impl, round, figures) of every successful child, a pair child giving two."""
     for r in results:
-        rows.setdefault((r['case'], r['batch'], r['impl']), []).append(r)
+        for impl in IMPLS:
+            if impl in r:
+                yield r['case'], r['batch'], impl, r['round'], r[impl], r['load_start'][0]
+
+
+def summarize(results: list) -> list:
+    """One row per (case, batch, impl): median step over rounds, peak RSS from the single-implementation run."""
+    rows = {}
+    for case, batch, impl, _, fig, load in _measurements(results):
+        row = rows.setdefault((case, batch, impl), {'case': case, 'batch': batch, 'impl': impl, 'steps': [],
+                                                    'load_start': []})
+        if 'peak_rss_mb' in fig:
+            row.update(peak_rss_mb=fig['peak_rss_mb'], train_rss_mb=fig['train_rss_mb'])
+        if 'images_per_s' in fig:
+            row['steps'].append(fig['step_s'])
+            row['load_start'].append(load)
     out = []
-    for (case, batch, impl), runs in rows.items():
-        good = [r for r in runs if 'error' not in r]
-        row = {'case': case, 'batch': batch, 'crop': runs[0]['crop'], 'impl': impl, 'rounds': len(good)}
-        if not good:
-            row['error'] = runs[-1]['error']
-        else:
-            for key in ('step_s', 'images_per_s', 'peak_rss_mb', 'train_rss_mb'):
-                row[key] = statistics.median(r[key] for r in good)
-            row['load_start'] = [r['load_start'][0] for r in good]
+    for row in rows.values():
+        steps = row.pop('steps')
+        row['rounds'] = len(steps)
+        if steps:
+            row['step_s'] = statistics.median(steps)
+            row['images_per_s'] = row['batch'] / row['step_s']
         out.append(row)
+    failed = {(r['case'], r['batch'], r['impl']): r['error'] for r in results if 'error' in r}
+    out += [{'case': c, 'batch': b, 'impl': i, 'error': e} for (c, b, i), e in failed.items()]
     return out
 
 
 def ratios(results: list) -> list:
-    """Per case: our throughput / the peer's, one value per round (both measured in that round)."""
+    """Per case: our throughput / the peer's from the pair children (one value per round, each the median
+    of the alternating samples of that child)."""
     out = []
     for case, batch in dict.fromkeys((r['case'], r['batch']) for r in results):
-        per_round, mem = [], []
-        for rnd in sorted({r['round'] for r in results}):
-            pair = {r['impl']: r for r in results if (r['case'], r['batch'], r['round']) == (case, batch, rnd)
-                    and 'error' not in r}
-            if 'ppuhd' in pair and 'peer' in pair:
-                per_round.append(pair['ppuhd']['images_per_s'] / pair['peer']['images_per_s'])
-                mem.append(pair['ppuhd']['peak_rss_mb'] / pair['peer']['peak_rss_mb'])
+        per_round = [r['ratio'] for r in results if (r['case'], r['batch']) == (case, batch) and 'ratio' in r]
         if per_round:
             out.append({'case': case, 'batch': batch, 'throughput_ratio': statistics.median(per_round),
-                        'per_round': per_round, 'peak_rss_ratio': statistics.median(mem)})
+                        'per_round': per_round})
     return out
 
 
@@ -380,14 +417,15 @@ def markdown(rows: list, found: list, machine: dict, command: str) -> str:
     for r in rows:
         if 'error' in r:
             lines.append(f"| {r['case']} | {r['batch']} | {r['impl']} | failed: {r['error']} | | | | |")
-        else:
-            load = ', '.join(f'{v:.1f}' for v in r['load_start'])
-            lines.append(f"| {r['case']} | {r['batch']} | {r['impl']} | {r['step_s']:.3f} | {r['images_per_s']:.2f} | "
-                         f"{r['peak_rss_mb']:.0f} | {r['train_rss_mb']:.0f} | {load} |")
+            continue
+        load = ', '.join(f'{v:.1f}' for v in r['load_start'])
+        rss = (f"{r['peak_rss_mb']:.0f} | {r['train_rss_mb']:.0f}" if 'peak_rss_mb' in r else ' | ')
+        speed = f"{r['step_s']:.3f} | {r['images_per_s']:.2f}" if 'step_s' in r else ' | '
+        lines.append(f"| {r['case']} | {r['batch']} | {r['impl']} | {speed} | {rss} | {load} |")
     for q in found:
         rounds = ', '.join(f'{v:.2f}' for v in q['per_round'])
         lines.append(f"- {q['case']} (batch {q['batch']}): ppuhd {q['throughput_ratio']:.2f}x the official PyTorch "
-                     f"training throughput (per round: {rounds}), {q['peak_rss_ratio']:.2f}x its peak RSS")
+                     f"training throughput (median of alternating samples; per round: {rounds})")
     return '\n'.join(lines) + '\n'
 
 
@@ -407,6 +445,14 @@ def parse_args(argv=None):
     p.add_argument('--timeout', type=float, default=1800, help='seconds per child')
     p.add_argument('--child', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def _children(impls: list, rnd: int) -> list:
+    """Ours alone: one child that times and measures memory. With the peer: one pair child per round (both
+    timed, alternating, in one process) and, in the first round, one child per implementation for peak RSS."""
+    if 'peer' not in impls:
+        return list(impls)
+    return (list(impls) if rnd == 0 else []) + ['pair']
 
 
 def main(argv=None) -> int:
@@ -432,9 +478,11 @@ def main(argv=None) -> int:
     results = []
     for rnd in range(args.rounds):
         for case in cases:
-            for impl in impls:
+            for impl in _children(impls, rnd):
                 spec = {'case': case, 'impl': impl, 'threads': args.threads, 'peer': paths, 'round': rnd,
                         'warmup': args.warmup, 'repeats': args.repeats, 'min_sample': args.min_sample}
+                if impl != 'pair' and 'peer' in impls:  # memory only: the pair child times both
+                    spec.update(repeats=0)
                 results.append(_child(spec, args.timeout))
                 print(json.dumps(results[-1]), flush=True)
     rows, found = summarize(results), ratios(results)
