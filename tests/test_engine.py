@@ -50,6 +50,33 @@ def test_optimizers_build_and_step(opt):
     assert not np.array_equal(before, net.fc.weight.numpy())
 
 
+def test_adam_without_decay_is_plain_adam():
+    """A group with weight decay 0 gets no regularizer (Paddle's L2Decay(0.0) costs two ops per parameter):
+    its parameters move exactly as under Adam without decay; the decayed group still decays."""
+    paddle.seed(0)
+    net, ref = _Net(), _Net()
+    ref.set_state_dict(net.state_dict())
+    lr = build_lr_scheduler({'type': 'ConstantLR'}, 0.1, 10, 5)
+    optimizer = build_optimizer({'type': 'Adam', 'lr': 0.1, 'weight_decay': 0.5}, net, lr)
+    plain = paddle.optimizer.Adam(0.1, parameters=ref.parameters())
+    assert optimizer._param_groups[1]['weight_decay'] is None
+    x = paddle.rand([2, 4])
+    for model, opt in ((net, optimizer), (ref, plain)):
+        model(x).sum().backward()
+        opt.step()
+    np.testing.assert_array_equal(net.fc.bias.numpy(), ref.fc.bias.numpy())
+    assert not np.array_equal(net.fc.weight.numpy(), ref.fc.weight.numpy())
+
+
+def test_keep_freed_memory_respects_the_users_malloc_settings(monkeypatch):
+    from ppuhd.utils.device import keep_freed_memory
+    monkeypatch.setenv('MALLOC_MMAP_THRESHOLD_', '65536')
+    assert keep_freed_memory() is False
+    monkeypatch.delenv('MALLOC_MMAP_THRESHOLD_')
+    if sys.platform.startswith('linux') and os.confstr('CS_GNU_LIBC_VERSION'):
+        assert keep_freed_memory() is True
+
+
 def _lrs(cfg, base, total, per_epoch):
     sched = build_lr_scheduler(cfg, base, total, per_epoch)
     values = []
