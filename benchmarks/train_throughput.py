@@ -3,6 +3,7 @@
     python benchmarks/train_throughput.py                                   # every case, ppuhd only
     python benchmarks/train_throughput.py --cases deit_ti@224,uhdfour@128 --peer /path/to/checkouts --rounds 3
     python benchmarks/train_throughput.py --cases llformer@128:b12          # another batch size
+    python benchmarks/train_throughput.py --cases deit_ti@224:b8 --threads 1 --profile output/profile  # op table
 
 A step is what ``tools/train.py`` runs every iteration (``ppuhd.engine.step.TrainStep``: forward, loss,
 backward, optimizer update, plus the LR schedule step), on a fixed random batch of the case's size (the data
@@ -443,8 +444,28 @@ def parse_args(argv=None):
     p.add_argument('--json', default='output/train_throughput.json')
     p.add_argument('--markdown', default='output/train_throughput.md')
     p.add_argument('--timeout', type=float, default=1800, help='seconds per child')
+    p.add_argument('--profile', default=None, metavar='DIR',
+                   help='instead of timing: profile our step of the first case (paddle.profiler, op summary '
+                        'printed, trace written to DIR)')
+    p.add_argument('--profile-steps', type=int, default=2, help='steps profiled with --profile')
     p.add_argument('--child', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def profile(case: dict, threads: int, steps: int, out_dir: str) -> None:
+    """paddle.profiler over ``steps`` of our step (after 2 warm-up steps): the operator summary sorted by CPU
+    time (forward ops and their ``*GradNode`` backward) is printed; the Chrome trace goes to ``out_dir``."""
+    import paddle.profiler as profiler
+    run = _ppuhd_step(case, threads)
+    _warm_up(run, 2)
+    prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], scheduler=(0, steps),
+                             on_trace_ready=profiler.export_chrome_tracing(out_dir))
+    prof.start()
+    for _ in range(steps):
+        run()
+        prof.step()
+    prof.stop()
+    prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit='ms')
 
 
 def _children(impls: list, rnd: int) -> list:
@@ -466,6 +487,10 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f'train_throughput: {err}', file=sys.stderr)
         return 2
+    if args.profile:
+        os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
+        profile(cases[0], args.threads, args.profile_steps, args.profile)
+        return 0
     impls = [i for i in (args.impls or ('ppuhd,peer' if args.peer else 'ppuhd')).split(',') if i]
     if not cases or [i for i in impls if i not in IMPLS] or args.rounds < 1 or args.repeats < 1:
         print(f'train_throughput: give at least one case, impls from {IMPLS}, --rounds and --repeats >= 1',
