@@ -373,18 +373,19 @@ def test_edt_configs_resolve(path):
     if model_cfg.get('init_branch'):
         parse_task(model_cfg['init_branch'])
         assert cfg['model_weights'].endswith('.pdparams')
-    if os.path.basename(path) == 'edt_b_sr_x2x3x4_imagenet200k.yml':  # states what a multi-task task needs
-        assert cfg['task']['type'] == 'MultiTaskRestorationTask' not in TASKS
-        assert set(cfg['data']['train']['tasks']) == set(ppuhd.create_model(model_cfg['type'], **TINY).tasks)
-    else:
-        assert cfg['task']['type'] in TASKS
+    assert cfg['task']['type'] in TASKS
+    if cfg['task']['type'] == 'MultiTaskRestorationTask':  # one dataset per task of the multi-task model
+        for split in ('train', 'val'):
+            assert set(cfg['data'][split]['tasks']) == set(ppuhd.create_model(model_cfg['type'], **TINY).tasks)
     assert all(term['type'] in LOSSES for term in cfg['task']['losses'])
     for split in ('train', 'val'):
         assert all(t in DATASETS or t in SR_DATASETS for t in _dataset_types(cfg['data'][split]))
     assert cfg['optimizer']['type'] == 'Adam' and (cfg['optimizer']['beta1'], cfg['optimizer']['beta2']) == (0.9, 0.99)
     schedule = build_lr_scheduler(cfg['lr_scheduler'], cfg['optimizer']['lr'], cfg['train']['total_iters'], 1)
     assert schedule.get_lr() == cfg['optimizer']['lr']
-    assert cfg['eval']['protocol'] in ('edt_sr', 'edt_denoise', 'edt_derain')
+    protocols = cfg['eval']['protocol']
+    protocols = protocols if isinstance(protocols, dict) else {None: protocols}  # multi-task: one per task
+    assert set(protocols.values()) <= {'edt_sr', 'edt_denoise', 'edt_derain'}
 
 
 def test_edt_recipe_values():

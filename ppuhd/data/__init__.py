@@ -8,10 +8,11 @@ from .cls_transforms import CLS_TRANSFORMS, ClsEvalTransform, ClsTrainTransform
 from .demo_cls import build_demo_cls_dataset
 from .imagefolder import ImageFolderDataset, ListDataset
 from .mixup import Mixup
+from .multitask import MultiTaskDataset
 from .randaugment import RandAugment, rand_augment_from_string
 
 __all__ = ['LAYOUTS', 'PairedImageDataset', 'ResumableBatchSampler', 'build_demo_dataset', 'find_split_dirs',
            'match_pairs', 'strip_scale_suffix', 'DenoiseDataset', 'DerainDataset', 'SRPairedDataset',
            'SRSyntheticDataset', 'benchmark_data_dir', 'find_sr_dirs', 'CLS_TRANSFORMS', 'ClsEvalTransform',
-           'ClsTrainTransform', 'ImageFolderDataset', 'ListDataset', 'Mixup', 'RandAugment', 'build_demo_cls_dataset',
+           'ClsTrainTransform', 'ImageFolderDataset', 'ListDataset', 'Mixup', 'MultiTaskDataset', 'RandAugment', 'build_demo_cls_dataset',
            'rand_augment_from_string']

@@ -260,12 +260,7 @@ class SRSyntheticDataset(Dataset):
             raise ValueError(f'repeat must be >= 1, got {repeat}')
         self.hflip, self.vflip, self.rot90, self.repeat = hflip, vflip, rot90, repeat
         self.roots = _roots(root, 'SRSyntheticDataset')
-        self.paths = sorted(p for r in self.roots for p in _list_tree(r, recursive))
-        if max_images is not None:
-            self.paths = self.paths[:max_images]
-        if not self.paths:
-            raise FileNotFoundError(f"No images in {self.roots} (looked for {', '.join(IMAGE_EXTENSIONS)}"
-                                    f"{', recursively' if recursive else ''})")
+        self.paths = _image_paths(self.roots, recursive, max_images)
         self.skipped = 0
         if skip_smaller and self.crop_hw is not None:
             need = tuple(c * self.scale for c in self.crop_hw)
@@ -317,6 +312,16 @@ def _list_tree(root: str, recursive: bool) -> List[str]:
     return out
 
 
+def _image_paths(roots: List[str], recursive: bool, max_images: Optional[int]) -> List[str]:
+    """The sorted images of ``roots`` (and their subfolders when ``recursive``: ImageNet's class folders), the first
+    ``max_images`` of them (EDT pre-trains on the first 200K ImageNet images); an error when there are none."""
+    paths = sorted(p for r in roots for p in _list_tree(r, recursive))[:max_images]
+    if not paths:
+        raise FileNotFoundError(f"No images in {roots} (looked for {', '.join(IMAGE_EXTENSIONS)}"
+                                f"{', recursively' if recursive else ''})")
+    return paths
+
+
 # --- denoising ------------------------------------------------------------------------------------------
 
 # fenglinglwb/EDT test_sample.py keeps these extensions only (case-sensitive) when it lists the test folder,
@@ -352,12 +357,14 @@ class DenoiseDataset(Dataset):
         vflip: random vertical flip.
         rot90: random rotation by k * 90 degrees.
         repeat: the images are listed this many times per epoch.
+        recursive: also list the images of subfolders (an ImageNet-layout folder for pre-training).
+        max_images: keep the first this many images (sorted paths), e.g. EDT's first 200K of ImageNet.
     """
 
     def __init__(self, root: Optional[Roots] = None, sigma: float = 25.0, clip: bool = False,
                  eval_seeding: str = 'per_image', noise_seed: int = 0, crop_size: CropSize = None,
                  image_io: Optional[ImageIO] = None, hflip: bool = False, vflip: bool = False, rot90: bool = False,
-                 repeat: int = 1):
+                 repeat: int = 1, recursive: bool = False, max_images: Optional[int] = None):
         super().__init__()
         if sigma < 0:
             raise ValueError(f'sigma must be >= 0 (on the 0..255 scale), got {sigma}')
@@ -370,9 +377,12 @@ class DenoiseDataset(Dataset):
         self.sigma, self.clip, self.eval_seeding, self.noise_seed = float(sigma), clip, eval_seeding, noise_seed
         self.hflip, self.vflip, self.rot90, self.repeat = hflip, vflip, rot90, repeat
         self.roots = _roots(root, 'DenoiseDataset')
-        self.paths = [p for r in self.roots for p in list_images(r)]
-        if not self.paths:
-            raise FileNotFoundError(f"No images in {self.roots} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        if recursive or max_images is not None:  # an ImageNet-layout folder (pre-training)
+            self.paths = _image_paths(self.roots, recursive, max_images)
+        else:
+            self.paths = [p for r in self.roots for p in list_images(r)]
+            if not self.paths:
+                raise FileNotFoundError(f"No images in {self.roots} (looked for {', '.join(IMAGE_EXTENSIONS)})")
         self._stream = None
         if eval_seeding == 'edt':
             self._stream = self._edt_stream()
@@ -423,6 +433,7 @@ class DenoiseDataset(Dataset):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}({len(self.paths)} images x{self.repeat}, sigma {self.sigma:g}, '
                 f'clip {self.clip}, eval seeding {self.eval_seeding}, crop {self.crop_hw})')
+
 
 
 def _scale_one(image_io: Optional[ImageIO], what: str) -> ImageIO:

@@ -16,7 +16,11 @@ from ..utils.dist import all_reduce_sum, is_main_process, rank, world_size
 
 
 def metric_config(eval_cfg: dict, task) -> Dict[str, Optional[dict]]:
-    """``eval.metrics`` with ``eval.protocol`` applied for the task's model scale (``ppuhd.metrics.protocols``)."""
+    """``eval.metrics`` with ``eval.protocol`` applied for the task's model scale (``ppuhd.metrics.protocols``);
+    a task with several scales (``MultiTaskRestorationTask``) resolves its own per task."""
+    own = getattr(task, 'metric_config', None)
+    if own is not None:
+        return own(eval_cfg)
     image_io = getattr(task, 'image_io', None)
     return resolve_metrics(eval_cfg['metrics'], eval_cfg.get('protocol'), image_io.scale if image_io else 1)
 

@@ -212,7 +212,8 @@ class WindowAttention(nn.Layer):
         # broadcasts over the leading dims only, which Paddle's CPU add does ~4x faster than over heads.
         t = qkv.reshape([-1, nh, wh, nw, ww, 3, heads, d]).transpose([5, 0, 6, 1, 3, 2, 4, 7])
         t = t.reshape([3, -1, heads, nh * nw, n, d])
-        q, k, v = t[0] * self.scale, t[1], t[2]
+        q, k, v = paddle.unbind(t, axis=0)  # one gradient for the three, not three zero-filled ones
+        q = q * self.scale
         # LePE on the V of each window as an image [B * nW, dim, wh, ww] (channel = head * d + j)
         lepe = self.lepe(v.transpose([0, 2, 1, 4, 3]).reshape([-1, self.dim, wh, ww]))
         lepe = lepe.reshape([-1, nh * nw, heads, d, n]).transpose([0, 2, 1, 4, 3])
@@ -255,8 +256,8 @@ class CSwinBlock(nn.Layer):
         h, w = size
         qkv = self.qkv(self.norm1(x)).reshape([-1, h, w, 3, 2, self.dim // 2])  # q, k, v each split in halves
         outs = []
-        for half, attn in enumerate(self.attns):
-            t = qkv[:, :, :, :, half]
+        # unbind, not qkv[..., half]: each indexing's gradient is a zero-filled tensor of qkv's full size
+        for half, (attn, t) in enumerate(zip(self.attns, paddle.unbind(qkv, axis=4))):
             shift = [s // 2 for s in attn.window]
             if self.shift:
                 t = paddle.roll(t, shifts=[-shift[0], -shift[1]], axis=[1, 2])

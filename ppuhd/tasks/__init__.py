@@ -3,4 +3,4 @@ from .base import Task
 from . import enhancement  # noqa: F401  (registers EnhancementTask)
 
 __all__ = ['Task']
-from . import classification, distillation  # noqa: E402,F401  (register ClassificationTask, DistillationTask)
+from . import classification, distillation, multitask  # noqa: E402,F401  (register the other tasks)

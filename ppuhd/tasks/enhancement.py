@@ -82,7 +82,7 @@ class EnhancementTask(Task):
     @property
     def baseline_name(self) -> str:
         """What the evaluator compares the model with: the input itself, or its bicubic upscaling."""
-        return 'input' if self.image_io.scale == 1 else 'bicubic'
+        return baseline_name(self.image_io.scale)
 
     def _named_outputs(self, out) -> Dict[str, paddle.Tensor]:
         out = out if isinstance(out, (tuple, list)) else (out,)
@@ -121,21 +121,7 @@ class EnhancementTask(Task):
         return sorted(names + [f'{self.baseline_name}_{n}' for n in names])
 
     def evaluate_batch(self, batch, metric_cfg):
-        out = self.predict(batch)
-        metric_cfg = {n: kw for n, kw in metric_cfg.items() if kw is not None}
-        sums: Dict[str, float] = {'count': 0.0}
-        images = []
-        baselines = bicubic_upscale(out['input'].numpy(), self.image_io.scale)
-        for i, name in enumerate(batch['name']):
-            arrays = {k: hwc(v[i]) for k, v in out.items() if v is not None}
-            values = compute_metrics(arrays['pred'], arrays['target'], metric_cfg)
-            baseline = compute_metrics(hwc(baselines[i]), arrays['target'], metric_cfg)
-            values.update({f'{self.baseline_name}_{k}': v for k, v in baseline.items()})
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + value
-            sums['count'] += 1
-            images.append((name, arrays, values))
-        return sums, images
+        return image_metrics(self.predict(batch), batch['name'], self.image_io.scale, metric_cfg)
 
     def export_layer(self) -> nn.Layer:
         """The inference graph: the model's export variant (``model.deploy_layer()``, the same parameters in a
@@ -179,6 +165,30 @@ class EnhancementTask(Task):
         top = [-(-2160 // io.scale), -(-3840 // io.scale)]
         opt = [-(-1080 // io.scale), -(-1920 // io.scale)]
         return {'min': [1, c, io.min_size, io.min_size], 'opt': [1, c, *opt], 'max': [1, c, *top]}
+
+
+def baseline_name(scale: int) -> str:
+    """What the evaluator compares an image-to-image model with: the input itself, or its bicubic upscaling."""
+    return 'input' if scale == 1 else 'bicubic'
+
+
+def image_metrics(out: Dict[str, paddle.Tensor], names: Sequence[str], scale: int, metric_cfg: Dict[str, dict]):
+    """``Task.evaluate_batch`` of predictions ``out`` (``pred``, ``target``, ``input``, NCHW): metric sums of the
+    model and of its baseline (``input_*`` / ``bicubic_*``) plus ``count``, and each image's arrays and values."""
+    metric_cfg = {n: kw for n, kw in metric_cfg.items() if kw is not None}
+    sums: Dict[str, float] = {'count': 0.0}
+    images = []
+    baselines = bicubic_upscale(out['input'].numpy(), scale)
+    for i, name in enumerate(names):
+        arrays = {k: hwc(v[i]) for k, v in out.items() if v is not None}
+        values = compute_metrics(arrays['pred'], arrays['target'], metric_cfg)
+        baseline = compute_metrics(hwc(baselines[i]), arrays['target'], metric_cfg)
+        values.update({f'{baseline_name(scale)}_{k}': v for k, v in baseline.items()})
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + value
+        sums['count'] += 1
+        images.append((name, arrays, values))
+    return sums, images
 
 
 def hwc(array) -> np.ndarray:
