@@ -86,3 +86,10 @@ BENCH_ARGS ?=
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) deploy/python/benchmark.py $(BENCH_ARGS)
+
+# make bench-train   training images/s and peak memory of one step for every model (docs/benchmarks.md); beside
+#                    the official PyTorch step with BENCH_TRAIN_ARGS="--peer /path/to/checkouts" (torch installed)
+BENCH_TRAIN_ARGS ?=
+.PHONY: bench-train
+bench-train: $(STAMP)
+	$(PY) benchmarks/train_throughput.py $(BENCH_TRAIN_ARGS)

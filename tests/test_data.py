@@ -180,6 +180,20 @@ def test_augmentation_keeps_pairs_aligned(aug_set):
     assert shapes == {(3, 16, 24), (3, 24, 16)}  # odd rot90 transposes a non-square crop
 
 
+def test_cache_reads_each_file_once_and_gives_the_same_samples(aug_set, monkeypatch):
+    import ppuhd.data.paired as paired
+    cached = PairedImageDataset(input_dir=aug_set.input_dir, gt_dir=aug_set.gt_dir, crop_size=(16, 24),
+                                hflip=True, vflip=True, rot90=True, repeat=3, cache=True)
+    reads = []
+    real = paired.read_image_native
+    monkeypatch.setattr(paired, 'read_image_native', lambda path: reads.append(path) or real(path))
+    for seed in range(12):
+        ours, plain = cached[seed % 6, seed], aug_set[seed % 6, seed]
+        for key in ('lq', 'gt'):
+            np.testing.assert_array_equal(ours[key], plain[key])
+    assert len(reads) == 12 * 2 + 4  # the plain set decodes every time, the cached one each of its 4 files once
+
+
 def test_crop_is_a_window_of_the_image(aug_set):
     full = read_image(aug_set.pairs[0][0]).astype(np.float32) / 255
     plain = PairedImageDataset(input_dir=aug_set.input_dir, gt_dir=aug_set.gt_dir, crop_size=(16, 24))

@@ -50,6 +50,56 @@ def test_optimizers_build_and_step(opt):
     assert not np.array_equal(before, net.fc.weight.numpy())
 
 
+def test_adam_without_decay_is_plain_adam():
+    """A group with weight decay 0 gets no regularizer (Paddle's L2Decay(0.0) costs two ops per parameter):
+    its parameters move exactly as under Adam without decay; the decayed group still decays."""
+    paddle.seed(0)
+    net, ref = _Net(), _Net()
+    ref.set_state_dict(net.state_dict())
+    lr = build_lr_scheduler({'type': 'ConstantLR'}, 0.1, 10, 5)
+    optimizer = build_optimizer({'type': 'Adam', 'lr': 0.1, 'weight_decay': 0.5}, net, lr)
+    plain = paddle.optimizer.Adam(0.1, parameters=ref.parameters())
+    assert optimizer._param_groups[1]['weight_decay'] is None
+    x = paddle.rand([2, 4])
+    for model, opt in ((net, optimizer), (ref, plain)):
+        model(x).sum().backward()
+        opt.step()
+    np.testing.assert_array_equal(net.fc.bias.numpy(), ref.fc.bias.numpy())
+    assert not np.array_equal(net.fc.weight.numpy(), ref.fc.weight.numpy())
+
+
+_FAULTS = """
+import ctypes, resource, sys
+from ppuhd.utils.device import setup_device
+setup_device('cpu', 1)
+libc = ctypes.CDLL('libc.so.6')
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+sizes = [(s + 1) << 20 for s in range(12)]  # 1..12 MB alive together, as the activations of one step
+faults = []
+for step in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    blocks = [libc.malloc(s) for s in sizes]
+    for b, s in zip(blocks, sizes):
+        ctypes.memset(b, 1, s)
+    for b in blocks:
+        libc.free(b)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(*faults)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc')
+def test_setup_device_reuses_the_memory_freed_by_the_last_step():
+    """glibc's defaults page-fault a step's 78 MB of tensors afresh every step (~20k faults); after
+    setup_device('cpu') the second and third steps reuse the freed blocks. A MALLOC_* setting of the user's wins."""
+    def faults(**env):
+        proc = subprocess.run([sys.executable, '-c', _FAULTS], capture_output=True, text=True, check=True,
+                              timeout=120, env={**os.environ, **env}, cwd=ROOT)
+        return [int(v) for v in proc.stdout.split()]
+    assert max(faults()[1:]) < 500
+    assert min(faults(MALLOC_ARENA_MAX='2')[1:]) > 15000
+
+
 def _lrs(cfg, base, total, per_epoch):
     sched = build_lr_scheduler(cfg, base, total, per_epoch)
     values = []

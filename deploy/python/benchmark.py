@@ -224,7 +224,8 @@ def _peer_checkout(model: str, checkouts: list):
     return next((c for c in checkouts if marker and os.path.isfile(os.path.join(c, marker))), None)
 
 
-def _machine(threads: int) -> dict:
+def machine_info(threads: int) -> dict:
+    """CPU model, cores, threads, load average, Python version, UTC date (also used by benchmarks/)."""
     cpu = platform.processor()
     try:
         with open('/proc/cpuinfo') as f:
@@ -322,7 +323,7 @@ def main(argv=None) -> int:
               f"{list(MODELS)} take sizes {', '.join(images)}; classifiers {list(CLASSIFIERS)} take batches b1, b8, b32",
               file=sys.stderr)
         return 2
-    machine = _machine(args.threads)
+    machine = machine_info(args.threads)
     export_dir = args.export_dir or tempfile.mkdtemp(prefix='ppuhd_bench_')
     results = []
     for model, size in cases:

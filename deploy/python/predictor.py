@@ -122,15 +122,10 @@ def keep_freed_memory() -> None:
     of fragmentation: a higher peak (3.30 -> 4.85 GB for the same image), never returned until the
     process ends.
     Call it before the first inference. Raises DeployError where malloc is not glibc's.
+    (``ppuhd.utils.device.keep_freed_memory(all_sizes=True)``; training uses its bounded default.)
     """
-    import ctypes
-    import ctypes.util
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc malloc.h
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').mallopt
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None or not (mallopt(m_mmap_max, 0) and mallopt(m_trim_threshold, 2 ** 31 - 1)):
+    from ppuhd.utils.device import keep_freed_memory as keep
+    if not keep(all_sizes=True):
         raise DeployError('--reuse-memory needs glibc malloc (Linux); remove the option on this system')
 
 

@@ -2,7 +2,6 @@
 import contextlib
 import datetime
 import json
-import math
 import os
 import time
 from typing import Dict, Optional
@@ -27,6 +26,7 @@ from .amp import Amp
 from .ema import ModelEMA
 from .evaluator import evaluate, metric_config
 from .optim import build_lr_scheduler, build_optimizer, scaled_lr
+from .step import TrainStep
 
 
 class Trainer:
@@ -64,6 +64,7 @@ class Trainer:
         self.ema = ModelEMA(self.task.model, tcfg['ema_decay']) if tcfg.get('ema_decay') else None
         if dist.world_size() > 1:
             self.task.wrap_model(paddle.DataParallel(self.task.model))
+        self.train_step = TrainStep(self.task, self.optimizer, self.amp, self.ema)
         self.iter, self.nonfinite, self.best = 0, 0, None
         self.identity = ckpt.run_identity(cfg, self.batch_size, self.accum, dist.world_size(), self.total_iters)
         self._resume(resume, force_resume)
@@ -109,31 +110,13 @@ class Trainer:
 
     def _step(self, micro_batches) -> Optional[Dict[str, float]]:
         """One optimizer step over ``accum`` micro-batches; None when the loss was not finite."""
-        wrapper = self.task.wrapper
-        totals: Dict[str, float] = {}
-        for k, batch in enumerate(micro_batches):
-            sync = wrapper is None or k == len(micro_batches) - 1
-            with self.amp.autocast(), (contextlib.nullcontext() if sync else wrapper.no_sync()):
-                out = self.task(batch)
-            if not self._all_finite(out['loss']):
-                return self._skip_step()
-            self.amp.backward(out['loss'] / len(micro_batches))
-            for key, value in out.items():
-                totals[key] = totals.get(key, 0.0) + float(value) / len(micro_batches)
-        self.amp.step(self.optimizer)
-        self.optimizer.clear_grad()
-        if self.ema:
-            self.ema.update(self.task.model)
+        totals = self.train_step(micro_batches)
+        if totals is None:
+            return self._skip_step()
         self.nonfinite = 0
         return totals
 
-    @staticmethod
-    def _all_finite(loss: paddle.Tensor) -> bool:
-        # every rank must take the same decision, or DataParallel's all-reduce would hang
-        return bool(dist.all_reduce_sum([float(not math.isfinite(float(loss)))])[0] == 0)
-
     def _skip_step(self) -> None:
-        self.optimizer.clear_grad()
         self.nonfinite += 1
         limit = self.cfg['train'].get('max_nonfinite', 5)
         self.log.warning('Non-finite loss at iteration %d: step skipped (%d in a row, limit %d)',

@@ -24,16 +24,19 @@ class Attention(nn.Layer):
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
         self.qkv = nn.Linear(dim, dim * 3, bias_attr=None if qkv_bias else False)
-        self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop = attn_drop
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x):
         dim = x.shape[-1]
-        # reshape with 0 (= keep that size) so batch and token count may be dynamic when exported
-        qkv = self.qkv(x).reshape([0, 0, 3, self.num_heads, self.head_dim]).transpose([2, 0, 3, 1, 4])
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = F.softmax(paddle.matmul(q * self.scale, k, transpose_y=True), axis=-1)
-        x = paddle.matmul(self.attn_drop(attn), v)
-        x = x.transpose([0, 2, 1, 3]).reshape([0, 0, dim])
-        return self.proj_drop(self.proj(x))
+        # reshape with 0 (= keep that size) so batch and token count may be dynamic when exported.
+        # q, k, v are unbound from the [B, N, 3, heads, head_dim] layout that scaled_dot_product_attention takes:
+        # the same softmax(q * scale @ k^T) @ v on the CPU (its math backend), bit for bit, but the backward of
+        # unbind writes each gradient once, where indexing the transposed qkv (timm's qkv[0], qkv[1], qkv[2])
+        # made three full-size zero-filled gradients: 1.5x faster attention in a DeiT-Ti training step
+        # (docs/benchmarks.md, "Training step profile"); fused kernels where the device has them.
+        q, k, v = paddle.unbind(self.qkv(x).reshape([0, 0, 3, self.num_heads, self.head_dim]), axis=2)
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0,
+                                           training=self.training)
+        return self.proj_drop(self.proj(x.reshape([0, 0, dim])))
