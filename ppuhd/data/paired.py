@@ -175,6 +175,16 @@ def check_headers(pairs: Sequence[Tuple[str, str, str]], scale: int = 1) -> None
         raise ValueError(f'{len(mismatched)} pair(s) have {what}: {_listed(mismatched)}')
 
 
+
+def cached_read(cache: Optional[Dict[str, np.ndarray]], path: str, reader: Callable[[str], np.ndarray]) -> np.ndarray:
+    """``reader(path)``, kept in ``cache`` after the first read when ``cache`` is a dict (a dataset's
+    ``cache: true``: small training sets would otherwise decode the same files every sample)."""
+    if cache is None:
+        return reader(path)
+    if path not in cache:
+        cache[path] = reader(path)
+    return cache[path]
+
 @DATASETS.register()
 class PairedImageDataset(Dataset):
     """Degraded input / ground-truth pairs (low/normal light; low/high resolution), float32 CHW RGB in [0, 1].
@@ -260,11 +270,7 @@ class PairedImageDataset(Dataset):
         return {'lq': to_chw_float(lq), 'gt': to_chw_float(gt), 'name': stem}
 
     def _read(self, path: str) -> np.ndarray:
-        if self._cache is None:
-            return read_image_native(path)
-        if path not in self._cache:
-            self._cache[path] = read_image_native(path)
-        return self._cache[path]
+        return cached_read(self._cache, path, read_image_native)
 
     def _augment(self, lq: np.ndarray, gt: np.ndarray, rng: np.random.Generator, name: str):
         # Crop first: flipping or rotating a 4K image to keep a small patch would waste most of the work.

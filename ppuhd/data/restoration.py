@@ -32,7 +32,7 @@ from ..registry import DATASETS
 from ..utils.image_io import IMAGE_EXTENSIONS, list_images, read_image, read_image_size
 from .degradations import (SequentialNoiseStream, add_gaussian_noise, add_rain_streaks, bicubic_downscale,
                            bicubic_downscale_patch)
-from .paired import PairedImageDataset, _listed, check_headers, match_pairs, strip_scale_suffix
+from .paired import PairedImageDataset, _listed, cached_read, check_headers, match_pairs, strip_scale_suffix
 from .transforms import random_flip_rot, round_crop_size, to_chw_float
 
 BENCHMARK_ENV = 'PPUHD_BENCHMARK_DATA'
@@ -295,11 +295,7 @@ class SRSyntheticDataset(Dataset):
         return {'lq': to_chw_float(lq), 'gt': to_chw_float(hr), 'name': name}
 
     def _read(self, path: str) -> np.ndarray:
-        if self._cache is None:
-            return read_image(path)
-        if path not in self._cache:
-            self._cache[path] = read_image(path)
-        return self._cache[path]
+        return cached_read(self._cache, path, read_image)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}({len(self.paths)} HR images x{self.repeat}, x{self.scale}, '
@@ -558,11 +554,7 @@ class MultiDegradationDataset(Dataset):
         return sample
 
     def _read(self, path: str) -> np.ndarray:
-        if self._cache is None:
-            return read_image(path)
-        if path not in self._cache:
-            self._cache[path] = read_image(path)
-        return self._cache[path]
+        return cached_read(self._cache, path, read_image)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}({len(self.paths)} images x{self.repeat}, tasks {list(self.tasks)}, '
