@@ -125,6 +125,21 @@ def espcn_case(tmp_path_factory):
     return _sr_case(tmp_path_factory, 'espcn_x3', {})
 
 
+@pytest.fixture(scope='module')
+def ipt_case(tmp_path_factory):
+    """IPT x2 (full width, one encoder and one decoder layer): its export is the fixed 48 x 48 tile network (the
+    tiling runs outside the graph), so the client feeds batches of 1, 2 and 3 tiles."""
+    import ppuhd
+    from ppuhd.engine.export import export_task
+    from ppuhd.tasks.enhancement import EnhancementTask
+    paddle.seed(0)
+    task = EnhancementTask(ppuhd.create_model('ipt_sr_x2', num_layers=1).eval(), losses=[])
+    out = str(tmp_path_factory.mktemp('ipt') / 'model')
+    export_task(task, {'model': {'type': 'ipt_sr_x2'}}, out)
+    inputs = {f'tiles{b}': _rand((b, 3, 48, 48), b) for b in BATCHES}
+    return out, inputs, _dygraph(task.export_layer(), inputs)
+
+
 def _classifier_inputs(size):
     return {f'batch{b}': _rand((b, 3, size, size), b) for b in BATCHES}
 
@@ -166,7 +181,7 @@ def regnet_case(tmp_path_factory):
 
 
 @pytest.mark.parametrize('onednn', ['on', 'off'])
-@pytest.mark.parametrize('case', ['uhdfour_case', 'llformer_case', 'edt_case', 'espcn_case', 'deit_case',
+@pytest.mark.parametrize('case', ['uhdfour_case', 'llformer_case', 'edt_case', 'espcn_case', 'ipt_case', 'deit_case',
                                   'deit_distilled_off_grid_case', 'regnet_case'])
 def test_default_config_client_equals_dygraph(case, onednn, request, tmp_path):
     model_dir, inputs, expected = request.getfixturevalue(case)
