@@ -267,10 +267,7 @@ class SRSyntheticDataset(Dataset):
         self.paths = _image_paths(self.roots, recursive, max_images)
         self.skipped = 0
         if skip_smaller and self.crop_hw is not None:
-            need = tuple(c * self.scale for c in self.crop_hw)
-            sizes = [(p, read_image_size(p)) for p in self.paths]
-            self.paths = [p for p, hw in sizes if hw is None or (hw[0] >= need[0] and hw[1] >= need[1])]
-            self.skipped = len(sizes) - len(self.paths)
+            self.paths, self.skipped = _at_least(self.paths, tuple(c * self.scale for c in self.crop_hw))
 
     def __len__(self) -> int:
         return len(self.paths) * self.repeat
@@ -320,6 +317,14 @@ def _image_paths(roots: List[str], recursive: bool, max_images: Optional[int]) -
         raise FileNotFoundError(f"No images in {roots} (looked for {', '.join(IMAGE_EXTENSIONS)}"
                                 f"{', recursively' if recursive else ''})")
     return paths
+
+
+def _at_least(paths: List[str], hw: Tuple[int, int]) -> Tuple[List[str], int]:
+    """The images of ``paths`` whose header says at least ``hw`` (unreadable headers kept: the image gate reports
+    them when read), and how many were left out."""
+    sizes = [(p, read_image_size(p)) for p in paths]
+    kept = [p for p, size in sizes if size is None or (size[0] >= hw[0] and size[1] >= hw[1])]
+    return kept, len(paths) - len(kept)
 
 
 # --- denoising ------------------------------------------------------------------------------------------
@@ -515,17 +520,11 @@ class MultiDegradationDataset(Dataset):
         self.crop, self.hflip, self.vflip, self.rot90, self.repeat = int(crop_size), hflip, vflip, rot90, repeat
         self._cache: Optional[Dict[str, np.ndarray]] = {} if cache else None
         self.roots = _roots(root, 'MultiDegradationDataset')
-        self.paths = sorted(p for r in self.roots for p in _list_tree(r, recursive))[:max_images]
-        if not self.paths:
-            raise FileNotFoundError(f"No images in {self.roots} (looked for {', '.join(IMAGE_EXTENSIONS)}"
-                                    f"{', recursively' if recursive else ''})")
-        need = self.crop * max(s for kind, s in self.degradations.values() if kind == 'sr') \
-            if any(kind == 'sr' for kind, _ in self.degradations.values()) else self.crop
+        self.paths = _image_paths(self.roots, recursive, max_images)
         self.skipped = 0
-        if skip_smaller:
-            sizes = [(p, read_image_size(p)) for p in self.paths]
-            self.paths = [p for p, hw in sizes if hw is None or min(hw) >= need]
-            self.skipped = len(sizes) - len(self.paths)
+        if skip_smaller:  # the largest SR scale's HR patch, or the crop itself
+            need = self.crop * max([s for kind, s in self.degradations.values() if kind == 'sr'], default=1)
+            self.paths, self.skipped = _at_least(self.paths, (need, need))
 
     def __len__(self) -> int:
         return len(self.paths) * self.repeat
