@@ -114,3 +114,13 @@ def our_outputs(model, inputs, runs):
         result = model([inputs[name] for name in run]) if len(run) > 1 else [model(inputs[run[0]])]
         out.update({output_name(name): y.numpy() for name, y in zip(run, result)})
     return out
+
+
+def case_functions(config_name: str, runs):
+    """A case module's ``official_model``, ``official_forward``, ``official_outputs`` and ``our_outputs``
+    (tests/golden/cases/__init__.py) for the official ``Network`` of ``configs/<config_name>.py`` called through
+    ``test_sample.py`` on ``runs`` (input names per call)."""
+    return (lambda sources: network(sources['official'], config_name),
+            lambda net, inputs: official_forward(net, inputs, runs),
+            lambda net, inputs: official_outputs(net, inputs, runs),
+            lambda model, inputs: our_outputs(model, inputs, runs))

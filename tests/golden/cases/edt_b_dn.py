@@ -18,18 +18,4 @@ INPUTS = {'x': (1, 3, 96, 96), 'x_odd': (1, 3, 50, 70)}
 RUNS = (('x',), ('x_odd',))  # input names per test_sample call
 MISTAKE_INPUTS = ('x_odd',)  # the mistake check's input: the cheaper one (a 24 x 24 body, not 48 x 48)
 
-
-def official_model(sources):
-    return edt.network(sources['official'], CONFIG)
-
-
-def official_forward(net, inputs):
-    return edt.official_forward(net, inputs, RUNS)
-
-
-def official_outputs(net, inputs):
-    return edt.official_outputs(net, inputs, RUNS)
-
-
-def our_outputs(model, inputs):
-    return edt.our_outputs(model, inputs, RUNS)
+official_model, official_forward, official_outputs, our_outputs = edt.case_functions(CONFIG, RUNS)

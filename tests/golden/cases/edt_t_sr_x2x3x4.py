@@ -16,18 +16,4 @@ FIXED = edt.FIXED
 INPUTS = {'x2': (1, 3, 24, 24), 'x3': (1, 3, 13, 17), 'x4': (1, 3, 17, 13)}
 RUNS = (('x2', 'x3', 'x4'),)  # input names per test_sample call
 
-
-def official_model(sources):
-    return edt.network(sources['official'], CONFIG)
-
-
-def official_forward(net, inputs):
-    return edt.official_forward(net, inputs, RUNS)
-
-
-def official_outputs(net, inputs):
-    return edt.official_outputs(net, inputs, RUNS)
-
-
-def our_outputs(model, inputs):
-    return edt.our_outputs(model, inputs, RUNS)
+official_model, official_forward, official_outputs, our_outputs = edt.case_functions(CONFIG, RUNS)
