@@ -85,3 +85,43 @@ def test_eval_with_the_official_recipe_needs_no_vgg_weights(trained, tiny_uhdll,
                                                      f'data.val.root={tiny_uhdll!r}',
                                                      f"output_dir='{tmp_path / 'train'}'"), check=False)
     assert proc.returncode == 2 and 'vgg19' in proc.stderr.lower() and 'convert_weights' in proc.stderr
+
+
+def _eval_json(path, **mean):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({'weights': 'w', 'images': 3, 'mean': mean, 'per_image': {}}))
+    return str(path)
+
+
+def test_compare_runs_means_spread_and_delta_over_seeds(tmp_path):
+    for seed, (a, b) in enumerate([(80.0, 84.0), (82.0, 85.0), (78.0, 89.0)]):
+        _eval_json(tmp_path / f'none_s{seed}' / 'eval.json', top1=a, loss=1.0)
+        _eval_json(tmp_path / f'hard_s{seed}' / 'eval.json', top1=b, loss=0.5)
+    out = tmp_path / 'summary.json'
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'compare_runs.py'), '--metric', 'top1',
+                           '--baseline', 'none', f'none={tmp_path}/none_s*/eval.json',
+                           f'hard={tmp_path}/hard_s*/eval.json', '--json', str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    none, hard = result['none']['metrics']['top1'], result['hard']['metrics']['top1']
+    # hand-computed: none 80 +- 2 (78..82), hard 86 +- sqrt(7) (84..89), +6 points
+    assert none['n'] == hard['n'] == 3 and set(result['hard']['metrics']) == {'top1'}
+    assert (none['mean'], none['std'], none['min'], none['max']) == pytest.approx((80.0, 2.0, 78.0, 82.0))
+    assert (hard['mean'], hard['std'], hard['delta']) == pytest.approx((86.0, 7 ** 0.5, 6.0))
+    assert '| hard | 3 | top1 | 86.0000 | 2.6458 | 84.0000 .. 89.0000 | +6.0000 |' in proc.stdout
+
+
+@pytest.mark.parametrize('args, message', [
+    (['none={d}/missing_s*/eval.json'], 'no file matches'),
+    (['none={d}/a/eval.json', '--metric', 'top5'], "metric 'top5' is missing from"),
+    (['none={d}/a/eval.json', '--baseline', 'hard'], "--baseline 'hard' is not one of the groups"),
+    (['none={d}/bad.json'], 'not JSON'),
+    (['none'], 'expected label=file'),
+])
+def test_compare_runs_names_the_bad_group_or_file(tmp_path, args, message):
+    _eval_json(tmp_path / 'a' / 'eval.json', top1=1.0)
+    (tmp_path / 'bad.json').write_text('{"mean": ')
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'compare_runs.py'),
+                           *[a.format(d=tmp_path) for a in args]], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and message in proc.stderr and 'Traceback' not in proc.stderr
