@@ -1,7 +1,8 @@
 # make demo   build the demo data, train UHDFour on it, evaluate, write enhanced images
 # make test   run the test suite
 # make demo-llformer  train LLFormer on the demo data (about 11 minutes on 2 cores) and evaluate it
-# make demo-deit  build the classification demo data, train the convnet teacher and three tiny DeiT students
+# make demo-deit  build the classification demo data, train the convnet teacher, then a tiny DeiT student without
+#               and with hard distillation for seeds 0 1 2 (DEIT_SEEDS, DEIT_STUDENTS), compared over the seeds
 # make demo-sr  build the super-resolution demo data, train ESPCN x3 and EDT-T x2, evaluate beside bicubic
 #               (held-out photos, and Set5 from ../shared/data when it is there: SET5=/path/to/Set5 to choose)
 # make demo-ipt  IPT's pre-training claim on a shrunken IPT: multi-task pre-training on the SR demo photos, x2
@@ -44,14 +45,31 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-DEIT_DEMO := teacher student_none student_soft student_hard
+DEIT_SEEDS ?= 0 1 2
+DEIT_STUDENTS ?= none hard
+DEIT_TEACHER := configs/deit/deit_demo_teacher.yml
+comma := ,
+empty :=
+space := $(empty) $(empty)
+# label=eval files of every seed, for tools/compare_runs.py: $(call deit_group,run,best|final)
+deit_group = $(1)=$(subst $(space),$(comma),$(foreach s,$(DEIT_SEEDS),output/deit_demo_student_$(1)_s$(s)/eval_$(2).json))
 demo-deit: $(STAMP)
 	$(PY) tools/make_demo_data.py --task classification
-	for run in $(DEIT_DEMO); do \
-		$(PY) tools/train.py -c configs/deit/deit_demo_$$run.yml --resume auto && \
-		$(PY) tools/eval.py -c configs/deit/deit_demo_$$run.yml \
-			--weights output/deit_demo_$$run/best_model.pdparams || exit 1; \
-	done
+	$(PY) tools/train.py -c $(DEIT_TEACHER) --resume auto
+	$(PY) tools/eval.py -c $(DEIT_TEACHER) --weights output/deit_demo_teacher/best_model.pdparams
+	@# the students of a seed train side by side with one thread each: on 2 cores two 1-thread runs finish
+	@# sooner than the same runs one after another with 2 threads (Paddle's CPU ops scale poorly to 2 threads)
+	@mkdir -p output; for seed in $(DEIT_SEEDS); do pids=; for run in $(DEIT_STUDENTS); do \
+		out=output/deit_demo_student_$${run}_s$$seed; echo "training $$out (log: $$out.log)"; \
+		$(PY) tools/train.py -c configs/deit/deit_demo_student_$$run.yml --resume auto -o seed=$$seed \
+			-o num_threads=1 -o output_dir="'$$out'" > $$out.log 2>&1 & pids="$$pids $$!"; done; \
+		for pid in $$pids; do wait $$pid || { echo "a student of seed $$seed failed: see its log above"; kill $$pids 2>/dev/null; exit 1; }; done; \
+		for run in $(DEIT_STUDENTS); do out=output/deit_demo_student_$${run}_s$$seed; for w in best final; do \
+			$(PY) tools/eval.py -c configs/deit/deit_demo_student_$$run.yml -o seed=$$seed -o output_dir="'$$out'" \
+				--weights $$out/$${w}_model.pdparams --json $$out/eval_$$w.json > /dev/null || exit 1; done; done; done
+	@for w in best final; do echo "students, $$w checkpoint, over seeds $(DEIT_SEEDS):"; \
+		$(PY) tools/compare_runs.py --metric top1 --metric top5 --baseline none \
+			$(foreach r,$(DEIT_STUDENTS),$(call deit_group,$(r),$$w)) || exit 1; done
 
 demo-llformer: $(STAMP)
 	$(PY) tools/make_demo_data.py --output data/demo

@@ -121,3 +121,30 @@ def test_distilled_run_on_two_processes(tiny_cls, tmp_path):
     keys = [k for k in ranks[0].files if k != 'world']
     assert int(ranks[0]['world']) == 2 and all(np.array_equal(ranks[0][k], ranks[1][k]) for k in keys)
     assert 'global batch 8, 2 rank(s)' in (tmp_path / 'run' / 'train.log').read_text()
+
+
+def test_demo_teacher_trains_with_a_convnet_recipe(tiny_cls, tmp_path):
+    """`make demo-deit`'s teacher: RegNetY with crops, flips and colour jitter only (no RandAugment, random
+    erasing, mixup or cutmix), trained and evaluated through the CLIs."""
+    from ppuhd.config import get_config
+    full = get_config(os.path.join(DEIT, 'deit_demo_teacher.yml'))
+    assert full['model']['type'] == 'regnety_002' and full['task']['mixup'] is None
+    assert full['data']['train']['transform']['auto_augment'] is None
+    assert full['data']['train']['transform']['re_prob'] == 0.0
+    path = tmp_path / 'teacher.yml'
+    path.write_text(f"""_base_: {os.path.join(DEIT, 'deit_demo_teacher.yml')}
+output_dir: {tmp_path / 'run'}
+num_threads: 1
+model: {{num_classes: 4, img_size: 32}}
+data:
+  batch_size: 4
+  eval_batch_size: 5
+  train: {{root: {tiny_cls}, transform: {{img_size: 32}}}}
+  val: {{root: {tiny_cls}, transform: {{img_size: 32}}}}
+train: {{epochs: null, total_iters: 4, log_interval: 2, eval_interval: 4, save_interval: 4}}
+""")
+    _run(['tools/train.py', '-c', str(path)])
+    log = (tmp_path / 'run' / 'train.log').read_text()
+    assert 'eval @ iter 4' in log and 'loss_kd' not in log
+    out = _run(['tools/eval.py', '-c', str(path), '--weights', str(tmp_path / 'run' / 'best_model.pdparams')]).stdout
+    assert out.splitlines()[0].split() == ['top1', 'top5', 'loss']
