@@ -61,6 +61,11 @@ def test_demo_config_trains_evaluates_and_upscales(name, demo_sr, tmp_path):
     assert result.shape == (24 * scale, 24 * scale, 3) and np.ptp(result) > 0
 
 
+def paddle_load(path):
+    import paddle
+    return {k: v.numpy() for k, v in paddle.load(str(path)).items()}
+
+
 def _makefile_overrides(name):
     """The -o overrides a Makefile variable passes (IPT_SCRATCH), as the shell hands them to tools/train.py."""
     import shlex
@@ -103,8 +108,3 @@ def test_ipt_demo_pretrains_fine_tunes_its_branch_and_trains_from_scratch(demo_s
     branch = [k for k in starts['ft'] if k.startswith(('head.', 'tail.'))]
     assert branch and all(np.array_equal(starts['ft'][k], pretrained[k.replace('.0.', f'.{x2}.', 1)]) for k in branch)
     assert not any(np.array_equal(starts['scratch'][k], pretrained[k]) for k in body)
-
-
-def paddle_load(path):
-    import paddle
-    return {k: v.numpy() for k, v in paddle.load(str(path)).items()}
