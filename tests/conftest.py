@@ -9,6 +9,17 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
 
+def official_checkout(env: str, marker: str, what: str) -> str:
+    """The official code the parity tests run against: the folder in ``$env``, recognised by the file ``marker``
+    inside it (a folder when ``marker`` ends with ``/``); the calling test module is skipped, saying what to
+    set, when it is not there."""
+    path = os.environ.get(env, '')
+    found = os.path.isdir if marker.endswith('/') else os.path.isfile
+    if not found(os.path.join(path, marker)):
+        pytest.skip(f'set {env} to {what}', allow_module_level=True)
+    return path
+
+
 def load_script(relpath):
     """Import a script by its path (tools/infer.py and deploy/python/infer.py share a module name, so
     `import infer` depends on which folder another test put first on sys.path)."""

@@ -26,12 +26,10 @@ import paddle
 import pytest
 
 import ppuhd
-from conftest import ROOT
+from conftest import ROOT, official_checkout
 
 torch = pytest.importorskip('torch')
-OFFICIAL = os.environ.get('PPUHD_UHDFOUR_OFFICIAL', '')
-if not os.path.isfile(os.path.join(OFFICIAL, 'src', 'EnhanceN_arch.py')):
-    pytest.skip('set PPUHD_UHDFOUR_OFFICIAL to a UHDFour_code checkout', allow_module_level=True)
+OFFICIAL = official_checkout('PPUHD_UHDFOUR_OFFICIAL', os.path.join('src', 'EnhanceN_arch.py'), 'a UHDFour_code checkout')
 
 TOLERANCE = 1e-4
 # arch -> (official file, parameters in the official state dict or None when not published in FACTS).

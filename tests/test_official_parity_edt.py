@@ -30,14 +30,12 @@ import paddle
 import pytest
 
 import ppuhd
-from conftest import ROOT
+from conftest import ROOT, official_checkout
 from golden.cases import _edt_official as edt_official
 
 torch = pytest.importorskip('torch')
 pytest.importorskip('easydict')
-OFFICIAL = os.environ.get('PPUHD_EDT_OFFICIAL', '')
-if not os.path.isfile(os.path.join(OFFICIAL, 'utils', 'modules', 'edt.py')):
-    pytest.skip('set PPUHD_EDT_OFFICIAL to an EDT checkout', allow_module_level=True)
+OFFICIAL = official_checkout('PPUHD_EDT_OFFICIAL', os.path.join('utils', 'modules', 'edt.py'), 'an EDT checkout')
 
 TOLERANCE = 1e-4
 # case -> (official config, our arch, input shapes (one per task), official parameter count). test_sample.py's

@@ -21,13 +21,11 @@ import paddle
 import pytest
 
 import ppuhd
-from conftest import ROOT
+from conftest import ROOT, official_checkout
 from golden.cases import _espcn_official as espcn_official
 
 torch = pytest.importorskip('torch')
-OFFICIAL = os.environ.get('PPUHD_ESPCN_OFFICIAL', '')
-if not os.path.isfile(os.path.join(OFFICIAL, 'models.py')):
-    pytest.skip('set PPUHD_ESPCN_OFFICIAL to an ESPCN-pytorch checkout', allow_module_level=True)
+OFFICIAL = official_checkout('PPUHD_ESPCN_OFFICIAL', 'models.py', 'an ESPCN-pytorch checkout')
 
 TOLERANCE = 1e-4
 # case -> (scale, input shape [B, 1, H, W], parameters)

@@ -22,14 +22,12 @@ import paddle
 import pytest
 
 import ppuhd
-from conftest import ROOT
+from conftest import ROOT, official_checkout
 from ppuhd.models.ipt import chop
 
 torch = pytest.importorskip('torch')
 pytest.importorskip('einops')
-OFFICIAL = os.environ.get('PPUHD_IPT_OFFICIAL', '')
-if not os.path.isfile(os.path.join(OFFICIAL, 'model', 'ipt.py')):
-    pytest.skip('set PPUHD_IPT_OFFICIAL to a Pretrained-IPT checkout', allow_module_level=True)
+OFFICIAL = official_checkout('PPUHD_IPT_OFFICIAL', os.path.join('model', 'ipt.py'), 'a Pretrained-IPT checkout')
 
 from golden.cases import _ipt_official  # noqa: E402
 

@@ -24,14 +24,12 @@ import paddle
 import pytest
 
 import ppuhd
-from conftest import ROOT
+from conftest import ROOT, official_checkout
 from ppuhd.inference import make_tiling, paddle_tile_fn, tiled_predict
 
 torch = pytest.importorskip('torch')
 pytest.importorskip('einops')
-OFFICIAL = os.environ.get('PPUHD_LLFORMER_OFFICIAL', '')
-if not os.path.isfile(os.path.join(OFFICIAL, 'model', 'LLFormer.py')):
-    pytest.skip('set PPUHD_LLFORMER_OFFICIAL to a LLFormer checkout', allow_module_level=True)
+OFFICIAL = official_checkout('PPUHD_LLFORMER_OFFICIAL', os.path.join('model', 'LLFormer.py'), 'a LLFormer checkout')
 
 TOLERANCE = 1e-4
 OFFICIAL_PARAMS = 24_549_014

@@ -22,15 +22,13 @@ import paddle
 import pytest
 
 import ppuhd
-from conftest import ROOT
+from conftest import ROOT, official_checkout
 from ppuhd.engine import load_model_weights
 from ppuhd.models.convert import CONVERTERS, check_and_build, load_checkpoint
 
 torch = pytest.importorskip('torch')
-TIMM_SRC = os.environ.get('PPUHD_TIMM_SRC', '')
+TIMM_SRC = official_checkout('PPUHD_TIMM_SRC', 'timm/', 'a folder holding the timm package')
 DEIT_SRC = os.environ.get('PPUHD_DEIT_SRC', '')
-if not os.path.isdir(os.path.join(TIMM_SRC, 'timm')):
-    pytest.skip('set PPUHD_TIMM_SRC to a folder holding the timm package', allow_module_level=True)
 
 TOLERANCE = 1e-4
 HELPER = os.path.join(ROOT, 'tests', 'helpers', 'timm_reference.py')
