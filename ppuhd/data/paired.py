@@ -175,7 +175,6 @@ def check_headers(pairs: Sequence[Tuple[str, str, str]], scale: int = 1) -> None
         raise ValueError(f'{len(mismatched)} pair(s) have {what}: {_listed(mismatched)}')
 
 
-
 def cached_read(cache: Optional[Dict[str, np.ndarray]], path: str, reader: Callable[[str], np.ndarray]) -> np.ndarray:
     """``reader(path)``, kept in ``cache`` after the first read when ``cache`` is a dict (a dataset's
     ``cache: true``: small training sets would otherwise decode the same files every sample)."""
@@ -184,6 +183,7 @@ def cached_read(cache: Optional[Dict[str, np.ndarray]], path: str, reader: Calla
     if path not in cache:
         cache[path] = reader(path)
     return cache[path]
+
 
 @DATASETS.register()
 class PairedImageDataset(Dataset):

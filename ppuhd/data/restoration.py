@@ -440,7 +440,6 @@ class DenoiseDataset(Dataset):
                 f'clip {self.clip}, eval seeding {self.eval_seeding}, crop {self.crop_hw})')
 
 
-
 def _scale_one(image_io: Optional[ImageIO], what: str) -> ImageIO:
     if image_io is not None and image_io.scale != 1:
         raise ValueError(f'{what} pairs images of one size, but the model is x{image_io.scale} (image_io.scale); '
